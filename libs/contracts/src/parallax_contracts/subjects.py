@@ -1,0 +1,111 @@
+"""NATS subject builders. Every token that came from outside is checked before it is used."""
+
+from __future__ import annotations
+
+from parallax_contracts.envelopes import Impl
+from parallax_contracts.ids import is_aggregate_id, is_context
+
+PREFIX = "parallax"
+INGRESS_ALL = f"{PREFIX}.ingress.>"
+HANDLE_ALL = f"{PREFIX}.handle.>"
+ROUTED_ALL = f"{PREFIX}.routed.>"
+EVENTS_ALL = f"{PREFIX}.events.>"
+COMPARISONS_ALL = f"{PREFIX}.comparisons.>"
+AUDIT_ALL = f"{PREFIX}.audit.>"
+
+COMPARISON_RESULTS = frozenset(
+    {
+        "match",
+        "payload_mismatch",
+        "sequence_mismatch",
+        "rejection_mismatch",
+        "missing_legacy",
+        "missing_domain",
+    }
+)
+
+
+class UnsafeSubjectToken(ValueError):
+    """A value that must not become part of a subject (wrong id format, wildcard, dot...)."""
+
+
+def _checked(context: str, aggregate_id: str) -> tuple[str, str]:
+    if not is_context(context):
+        raise UnsafeSubjectToken(f"unknown context {context!r}")
+    if not is_aggregate_id(context, aggregate_id):
+        raise UnsafeSubjectToken(f"{aggregate_id!r} is not a {context} aggregate id")
+    return context, aggregate_id
+
+
+def ingress(context: str, aggregate_id: str) -> str:
+    ctx, agg = _checked(context, aggregate_id)
+    return f"{PREFIX}.ingress.{ctx}.{agg}"
+
+
+def handle(impl: Impl, context: str, aggregate_id: str) -> str:
+    ctx, agg = _checked(context, aggregate_id)
+    return f"{PREFIX}.handle.{impl}.{ctx}.{agg}"
+
+
+def handle_all(impl: Impl) -> str:
+    return f"{PREFIX}.handle.{impl}.>"
+
+
+def routed(context: str, aggregate_id: str) -> str:
+    ctx, agg = _checked(context, aggregate_id)
+    return f"{PREFIX}.routed.{ctx}.{agg}"
+
+
+def events(impl: Impl, context: str, aggregate_id: str) -> str:
+    ctx, agg = _checked(context, aggregate_id)
+    return f"{PREFIX}.events.{impl}.{ctx}.{agg}"
+
+
+def comparisons(context: str, result: str) -> str:
+    if not is_context(context) or result not in COMPARISON_RESULTS | {"unshadowed"}:
+        raise UnsafeSubjectToken(f"bad comparison subject {context!r}/{result!r}")
+    return f"{PREFIX}.comparisons.{context}.{result}"
+
+
+def alerts(context: str) -> str:
+    if not is_context(context):
+        raise UnsafeSubjectToken(f"unknown context {context!r}")
+    return f"{PREFIX}.alerts.{context}"
+
+
+def audit(context: str) -> str:
+    if not is_context(context):
+        raise UnsafeSubjectToken(f"unknown context {context!r}")
+    return f"{PREFIX}.audit.rollout.{context}"
+
+
+# Partitions (docs/scaling.md). The INGRESS and HANDLE streams store every message under the
+# subject it was published to plus one trailing token, its partition: the server computes it with
+# the subject transform `partition(PARTITIONS, <ctx>, <agg>)` (topology.py), so the commands of
+# one aggregate always land in one partition. Publishers keep using the subjects above; consumers
+# filter one partition each (one durable consumer per partition, one message in flight). The
+# number is part of the stored subjects: change it only on drained streams.
+PARTITIONS = 128
+
+
+def ingress_partition(partition: int) -> str:
+    """The filter of one INGRESS partition: `parallax.ingress.*.*.<p>`."""
+    return f"{PREFIX}.ingress.*.*.{_partition(partition)}"
+
+
+def handle_partition(impl: Impl, partition: int) -> str:
+    """The filter of one HANDLE partition of an implementation: `parallax.handle.<impl>.*.*.<p>`."""
+    if impl not in ("legacy", "domain"):
+        raise UnsafeSubjectToken(f"unknown implementation {impl!r}")
+    return f"{PREFIX}.handle.{impl}.*.*.{_partition(partition)}"
+
+
+def _partition(partition: int) -> int:
+    if not isinstance(partition, int) or isinstance(partition, bool) or not 0 <= partition < PARTITIONS:
+        raise UnsafeSubjectToken(f"partition must be in 0..{PARTITIONS - 1}, got {partition!r}")
+    return partition
+
+
+# Headers
+MSG_ID = "Nats-Msg-Id"
+ROLE = "Parallax-Role"
