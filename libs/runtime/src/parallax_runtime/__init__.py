@@ -1,0 +1,1 @@
+"""Shared runtime: settings, NATS connection and topology, embedded nats-server, HTTP surface."""

@@ -1,0 +1,132 @@
+"""The HTTP surface every service shares: /healthz, /readyz, /metrics (and extra routes)."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import nats
+from faststream.asgi import AsgiFastStream, AsgiResponse, get
+from faststream.nats import NatsBroker
+from faststream.specification import AsyncAPI
+from faststream.specification.base import SpecificationFactory
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+
+from parallax_runtime.settings import CommonSettings
+from parallax_runtime.topology import ensure_topology, topology_present
+
+ReadyCheck = Callable[[], Awaitable[bool]]
+
+
+def health_routes(broker: NatsBroker, extra_ready: ReadyCheck | None = None) -> list[tuple[str, Any]]:
+    @get(include_in_schema=False)
+    async def healthz(scope: Any) -> AsgiResponse:
+        return AsgiResponse(b"ok", 200)
+
+    @get(include_in_schema=False)
+    async def readyz(scope: Any) -> AsgiResponse:
+        try:
+            ok = await broker.ping(timeout=2.0)
+            if ok:
+                ok = await topology_present(broker.connection.jetstream())
+            if ok and extra_ready is not None:
+                ok = await extra_ready()
+        except Exception:  # readiness answers, it never crashes
+            ok = False
+        return AsgiResponse(b"ready" if ok else b"not ready", 200 if ok else 503)
+
+    @get(include_in_schema=False)
+    async def metrics(scope: Any) -> AsgiResponse:
+        return AsgiResponse(generate_latest(REGISTRY), 200, headers={"content-type": CONTENT_TYPE_LATEST})
+
+    return [("/healthz", healthz), ("/readyz", readyz), ("/metrics", metrics)]
+
+
+async def provision(settings: CommonSettings) -> None:
+    """Create or update the streams and buckets before subscribers start, so a service runs
+    against any JetStream-enabled server without a separate `parallax init` (idempotent)."""
+    if not settings.provision_on_start:
+        return
+    client = await nats.connect(settings.nats_url, connect_timeout=5, max_reconnect_attempts=3)
+    try:
+        await ensure_topology(client.jetstream(), replicas=settings.stream_replicas)
+    finally:
+        await client.close()
+
+
+class DocumentedBy(AsyncAPI):
+    """An AsyncAPI factory that documents another broker than the one the app runs.
+
+    Hot paths that consume through nats-py directly (FastStream's per-message machinery costs
+    more than the routing itself; docs/performance.md) still declare their subscribers, with
+    the same arguments, on a broker that is never started: the document stays what it was."""
+
+    def __init__(self, documented: NatsBroker) -> None:
+        super().__init__()
+        self._documented = documented
+
+    def add_broker(self, broker: Any, /) -> SpecificationFactory:
+        return super().add_broker(self._documented)
+
+
+def service_app(
+    broker: NatsBroker,
+    *,
+    settings: CommonSettings | None = None,
+    extra_routes: Sequence[tuple[str, Any]] = (),
+    extra_ready: ReadyCheck | None = None,
+    on_startup: Sequence[Callable[..., Any]] = (),
+    after_startup: Sequence[Callable[..., Any]] = (),
+    on_shutdown: Sequence[Callable[..., Any]] = (),
+    documented: NatsBroker | None = None,
+) -> AsgiFastStream:
+    """`documented`: the broker the AsyncAPI document describes, when the running one's
+    subscribers are not FastStream's (see DocumentedBy)."""
+    hooks = _StartedFlag()
+    app = AsgiFastStream(
+        broker,
+        asgi_routes=[*health_routes(broker, extra_ready), *extra_routes],
+        on_startup=[
+            hooks.starting,
+            *([functools.partial(provision, settings)] if settings else []),
+            *on_startup,
+        ],
+        # The services' own consumers subscribe in after_startup hooks: `wait_started` waits
+        # for the last of them too.
+        after_startup=[*after_startup, hooks.started],
+        on_shutdown=on_shutdown,
+        asyncapi_path="/asyncapi",
+        specification=DocumentedBy(documented) if documented is not None else None,
+    )
+    app.parallax_hooks = hooks  # type: ignore[attr-defined]
+    return app
+
+
+class _StartedFlag:
+    """Whether an app's after_startup hooks have all run (for `wait_started`)."""
+
+    def __init__(self) -> None:
+        self.done = False
+
+    async def starting(self) -> None:
+        self.done = False
+
+    async def started(self) -> None:
+        self.done = True
+
+
+async def wait_started(app: AsgiFastStream, within: float = 60.0) -> None:
+    """Until every broker of an app entered with `start_lifespan_context()` is running.
+
+    FastStream's lifespan context returns before the broker has started its subscribers, and
+    stopping a broker that is still subscribing fails; embedders and tests wait with this.
+    FastStream offers no event for it, hence the polling. Apps built by `service_app` are
+    waited for until their after_startup hooks (where the services subscribe) have run."""
+    hooks: _StartedFlag | None = getattr(app, "parallax_hooks", None)
+    async with asyncio.timeout(within):
+        while not all(broker.running for broker in app.brokers) or (  # noqa: ASYNC110
+            hooks is not None and not hooks.done
+        ):
+            await asyncio.sleep(0.05)
