@@ -1,0 +1,66 @@
+"""The pure routing decision and the rollout config model (rollout.md), shared by the router,
+the CLI (``parallax rollout explain``) and the tests. No I/O, no clocks, no metrics."""
+
+from parallax_rollout.audit import audit_entry, audit_msg_id
+from parallax_rollout.config import (
+    LIST_FIELDS,
+    MODES,
+    InvalidConfig,
+    Matchers,
+    Mode,
+    RolloutConfig,
+    config_diff,
+    config_to_json,
+    default_config,
+    dump_config,
+    parse_config,
+    validate_config,
+)
+from parallax_rollout.decision import (
+    AggregateRecord,
+    Decision,
+    InvalidAggregateRecord,
+    aggregate_key,
+    decide,
+    decide_command,
+    desired_primary,
+    dump_aggregate_record,
+    parse_aggregate_record,
+    routing_record,
+)
+from parallax_rollout.explain import Explanation, explain
+from parallax_rollout.hashing import BUCKETS, bucket, in_domain_share, stable_hash, threshold
+
+__all__ = [
+    "BUCKETS",
+    "LIST_FIELDS",
+    "MODES",
+    "AggregateRecord",
+    "Decision",
+    "Explanation",
+    "InvalidAggregateRecord",
+    "InvalidConfig",
+    "Matchers",
+    "Mode",
+    "RolloutConfig",
+    "aggregate_key",
+    "audit_entry",
+    "audit_msg_id",
+    "bucket",
+    "config_diff",
+    "config_to_json",
+    "decide",
+    "decide_command",
+    "default_config",
+    "desired_primary",
+    "dump_aggregate_record",
+    "dump_config",
+    "explain",
+    "in_domain_share",
+    "parse_aggregate_record",
+    "parse_config",
+    "routing_record",
+    "stable_hash",
+    "threshold",
+    "validate_config",
+]
