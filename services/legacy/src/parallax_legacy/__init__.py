@@ -1,0 +1,1 @@
+"""The legacy implementation: procedural handlers over one mutable JSON document per aggregate."""
