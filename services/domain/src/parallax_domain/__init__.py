@@ -1,0 +1,1 @@
+"""The domain implementation: event-sourced aggregates (eventsourcing) per context."""
