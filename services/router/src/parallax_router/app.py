@@ -1,0 +1,332 @@
+"""The router service: INGRESS in, HANDLE copies and a routing record out.
+
+Run standalone with `parallax run router` or
+`faststream run --factory parallax_router.app:create_app`. Any number of replicas may run: the
+router consumes INGRESS through one durable consumer per partition, each with one message in
+flight, shared by all replicas as a queue group (docs/scaling.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import json
+import logging
+import os
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from faststream import AckPolicy
+from faststream.asgi import AsgiFastStream
+from faststream.nats import JStream, NatsBroker, NatsMessage
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.kv import KeyValue
+from parallax_contracts import subjects
+from parallax_contracts.envelopes import Command, utc_now
+from parallax_contracts.ids import is_aggregate_id, is_command_id
+from parallax_rollout.config import default_config
+from parallax_rollout.decision import Decision, decide_command
+from parallax_runtime.connection import kv_bucket, make_broker
+from parallax_runtime.http import service_app
+from parallax_runtime.metrics import LATENCY_BUCKETS, UNREADABLE, ConsumedMessages
+from parallax_runtime.settings import RouterSettings
+from parallax_runtime.topology import AGGREGATES_BUCKET, ROLLOUT_BUCKET, ROUTERS_BUCKET, partition_consumers
+from prometheus_client import Counter, Histogram
+from pydantic import ValidationError
+
+from parallax_router.aggregates import AggregateRecords
+from parallax_router.live_config import LiveConfig
+
+log = logging.getLogger("parallax.router")
+
+ROUTED = Counter(
+    "parallax_router_routed_total",
+    "Commands routed, by context, primary, shadow side (none) and the rule that decided.",
+    ["context", "primary", "shadow", "rule"],
+)
+PINNED = Counter(
+    "parallax_router_pinned_total", "Commands kept off their desired primary by history.", ["context"]
+)
+NOT_ROLLBACKABLE = Counter(
+    "parallax_router_not_rollbackable_total",
+    "Commands the kill switch wanted on legacy but legacy lacks the aggregate's history.",
+    ["context"],
+)
+ROUTING_SECONDS = Histogram(
+    "parallax_router_routing_seconds",
+    "From taking a command off INGRESS to its copies and record being acknowledged.",
+    ["context"],
+    buckets=LATENCY_BUCKETS,
+)
+REFUSED_COMMANDS = Counter(
+    "parallax_router_unroutable_total",
+    "INGRESS messages that cannot be routed (bad envelope or id) and were dropped.",
+)
+FAILURES = Counter(
+    "parallax_router_failures_total",
+    "Routing attempts that failed (NATS, an invalid aggregate record...) and were redelivered.",
+    ["context"],
+)
+
+HEARTBEAT_SECONDS = 2.0
+# A replica that dies holding a command delays that command's partition by this much.
+ACK_WAIT_SECONDS = 10.0
+RETRY_DELAY_SECONDS = 1.0
+PUBLISH_ACK_TIMEOUT_SECONDS = 5.0
+
+
+class Router:
+    def __init__(self, settings: RouterSettings, broker: NatsBroker) -> None:
+        self.settings = settings
+        self.broker = broker
+        self.replica = settings.replica_id or f"{socket.gethostname()}-{os.getpid()}"
+        self.live = LiveConfig(
+            default_config(
+                settings.domain_rollout_percentage,
+                settings.domain_adapters_enabled,
+                settings.shadow_enabled,
+            ),
+            self.replica,
+        )
+        self.records: AggregateRecords | None = None
+        self._heartbeat: asyncio.Task[None] | None = None
+        self._routers_kv: KeyValue | None = None
+        self._publish: Callable[..., Awaitable[asyncio.Future[Any]]] | None = None
+        # Subscribers start with the broker, before `start` has the buckets: wait for it.
+        self._ready = asyncio.Event()
+        # Metric children, by label values (labels() costs a lock and a dict per call).
+        self._routed: dict[tuple[str, str, str, str], Any] = {}
+        self._seconds: dict[str, Any] = {}
+        self._subscriptions: list[JetStreamContext.PushSubscription] = []
+        self._consumed = ConsumedMessages("parallax-router", subjects.INGRESS_ALL)
+
+    async def start(self) -> None:
+        js = self.broker.connection.jetstream()
+        # publish_async: the message is written at once and a future of its ack returned (no
+        # request machinery per copy); the acks are awaited together, bounded by PUBLISH_ACK_TIMEOUT_SECONDS.
+        self._publish = js.publish_async
+        self.records = AggregateRecords(await kv_bucket(self.broker, AGGREGATES_BUCKET))
+        await self.live.start(await kv_bucket(self.broker, ROLLOUT_BUCKET))
+        self._routers_kv = await kv_bucket(self.broker, ROUTERS_BUCKET)
+        self._ready.set()
+        # Consuming before the first heartbeat: a replica that reports itself routes.
+        await self.subscribe(js)
+        self._heartbeat = asyncio.create_task(self._beat(self._routers_kv))
+
+    async def subscribe(self, js: JetStreamContext) -> None:
+        """One push subscription per INGRESS partition (docs/scaling.md), through nats-py.
+
+        The same consumers, with the same config, as the FastStream subscribers declared for the
+        AsyncAPI document (`register_partition_subscribers`): durable, a deliver group shared by
+        all replicas, one message in flight. nats-py calls `on_message` for one delivery at a
+        time per subscription. FastStream's consume path (context, middlewares, dependency
+        injection) cost more CPU than routing itself: ~45 % of the router's time, measured."""
+        consumers = partition_consumers(
+            "router", subjects.ingress_partition, ack_wait_seconds=ACK_WAIT_SECONDS
+        )
+        self._subscriptions = list(
+            await asyncio.gather(
+                *(
+                    js.subscribe(
+                        consumer.subject,
+                        queue=consumer.durable,
+                        durable=consumer.durable,
+                        stream="INGRESS",
+                        config=consumer.config(),
+                        manual_ack=True,
+                        cb=functools.partial(self.on_message, consumer.partition),
+                    )
+                    for consumer in consumers
+                )
+            )
+        )
+
+    async def stop(self) -> None:
+        # Finish the commands in hand (each is acked after its copies), then stop taking more.
+        subscriptions, self._subscriptions = self._subscriptions, []
+        for subscription in subscriptions:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(subscription.drain(), 5.0)  # type: ignore[no-untyped-call]
+        if self._heartbeat:
+            self._heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heartbeat
+        if self._routers_kv is not None:
+            # Leave the replica set at once, so `rollout set --wait` does not wait for us.
+            with contextlib.suppress(Exception):
+                await self._routers_kv.delete(self.replica)
+        await self.live.stop()
+
+    async def _beat(self, kv: KeyValue) -> None:
+        """Report the revisions this replica applies (read by `parallax rollout set --wait`):
+        every HEARTBEAT_SECONDS, and at once after each applied change."""
+        while True:
+            self.live.changed.clear()
+            beat = {"replica": self.replica, "revisions": self.live.revisions(), "at": utc_now().isoformat()}
+            try:
+                await kv.put(self.replica, json.dumps(beat).encode())
+            except Exception:  # NATS away: the next beat tries again
+                log.debug("heartbeat failed", exc_info=True)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.live.changed.wait(), HEARTBEAT_SECONDS)
+
+    async def on_message(self, partition: int, msg: Msg) -> None:
+        """One INGRESS delivery: route it, then ack (or nak for a redelivery in place)."""
+        if not self._ready.is_set():
+            await self._ready.wait()
+        assert self.records is not None
+        with contextlib.suppress(Exception):  # not a JetStream delivery (tests): no continuity
+            self.records.continuity(partition, msg.metadata.sequence.consumer)
+        try:
+            command = Command.model_validate_json(msg.data)
+        except ValidationError:
+            command = None
+        if (
+            command is None
+            or not is_command_id(command.command_id)
+            or not is_aggregate_id(command.context, command.aggregate_id)
+        ):
+            # The gateway never publishes such a thing; whatever did gets no routing.
+            UNREADABLE.labels("router").inc()
+            REFUSED_COMMANDS.inc()
+            await msg.ack()
+            self._consumed.acked.inc()
+            return
+        try:
+            await self.route(partition, command, msg.data)
+        except Exception:
+            FAILURES.labels(command.context).inc()
+            log.exception("routing %s failed; it will be redelivered", command.command_id)
+            # The partition's cache may hold what was not written: read KV again.
+            self.records.forget(partition)
+            # Still pending while delayed, so nothing of the partition overtakes it.
+            await msg.nak(delay=RETRY_DELAY_SECONDS)
+            self._consumed.nacked.inc()
+            return
+        await msg.ack()
+        self._consumed.acked.inc()
+
+    async def route(self, partition: int, command: Command, body: bytes) -> Decision:
+        started = time.perf_counter()
+        assert self.records is not None and self._publish is not None
+        context, aggregate_id, command_id = command.context, command.aggregate_id, command.command_id
+        applied = self.live.current(context)
+        record = await self.records.get(partition, context, aggregate_id)
+        decision = decide_command(applied.config, record, command)
+        publish = self._publish
+        acks = [
+            await publish(
+                subjects.handle(impl, context, aggregate_id),
+                body,
+                stream="HANDLE",
+                headers={subjects.MSG_ID: f"{command_id}:{impl}", subjects.ROLE: role},
+            )
+            for impl, role in decision.copies
+        ]
+        acks.append(
+            await publish(
+                subjects.routed(context, aggregate_id),
+                _routing_record(command, decision, applied.revision),
+                stream="ROUTED",
+                headers={subjects.MSG_ID: command_id},
+            )
+        )
+        # All three in flight at once (one round trip, not three); each is acknowledged by
+        # the server before the command is, and duplicates are dropped by Nats-Msg-Id.
+        # On timeout (NATS away) the gather is cancelled, and with it the ack futures, which
+        # frees their places in nats-py's window of pending acks; the command is redelivered.
+        await asyncio.wait_for(asyncio.gather(*acks), PUBLISH_ACK_TIMEOUT_SECONDS)
+        # The record is written after the copies: a crash in between redelivers the command,
+        # which is decided again from the old record and published again (deduplicated).
+        if decision.record_update is not None:
+            await self.records.put(partition, context, aggregate_id, decision.record_update)
+        self._count(context, decision, time.perf_counter() - started)
+        return decision
+
+    def _count(self, context: str, decision: Decision, seconds: float) -> None:
+        key = (context, decision.primary, decision.shadow or "none", decision.rule)
+        child = self._routed.get(key)
+        if child is None:
+            child = self._routed[key] = ROUTED.labels(*key)
+        child.inc()
+        if decision.pinned:
+            PINNED.labels(context).inc()
+        if decision.not_rollbackable:
+            NOT_ROLLBACKABLE.labels(context).inc()
+        hist = self._seconds.get(context)
+        if hist is None:
+            hist = self._seconds[context] = ROUTING_SECONDS.labels(context)
+        hist.observe(seconds)
+
+
+def _routing_record(command: Command, decision: Decision, revision: int) -> bytes:
+    """The routing record (protocol.md), serialised directly: it is built for every command."""
+    return json.dumps(
+        {
+            "command_id": command.command_id,
+            "context": command.context,
+            "aggregate_id": command.aggregate_id,
+            "type": command.type,
+            "primary": decision.primary,
+            "shadow": decision.shadow,
+            "rule": decision.rule,
+            "config_revision": revision,
+            "routed_at": utc_now().isoformat(),
+        },
+        separators=(",", ":"),
+    ).encode()
+
+
+def register_partition_subscribers(broker: NatsBroker, router: Router) -> None:
+    """One subscriber per INGRESS partition (docs/scaling.md), declared on the broker that the
+    AsyncAPI document describes; the running router consumes the same consumers through
+    nats-py (`Router.subscribe`)."""
+    for consumer in partition_consumers(
+        "router", subjects.ingress_partition, ack_wait_seconds=ACK_WAIT_SECONDS
+    ):
+        partition = consumer.partition
+        broker.subscriber(
+            consumer.subject,
+            stream=JStream("INGRESS", declare=False),
+            durable=consumer.durable,
+            # Push with a deliver group and one message in flight: one replica at a time
+            # per partition (a pulled batch would be handled concurrently by FastStream).
+            queue=consumer.durable,
+            config=consumer.config(),
+            ack_policy=AckPolicy.MANUAL,
+            title=f"router-p{partition}",
+            description=f"Commands of INGRESS partition {partition}, routed to primary and shadow.",
+        )(_ingress_handler(router, partition))
+
+
+def _ingress_handler(router: Router, partition: int) -> Callable[[], Awaitable[None]]:
+    broker = router.broker
+
+    # No parameters: FastStream injects nothing (an injected NatsMessage is resolved through a
+    # worker thread, a hop per message on the hot path); the message comes from the context.
+    async def on_ingress() -> None:
+        message: NatsMessage = broker.context.get_local("message")
+        await router.on_message(partition, message.raw_message)
+
+    on_ingress.__name__ = f"on_ingress_p{partition}"
+    return on_ingress
+
+
+def create_app(settings: RouterSettings | None = None) -> AsgiFastStream:
+    settings = settings or RouterSettings()
+    broker = make_broker(settings, name="router")
+    router = Router(settings, broker)
+    # Never started: it carries the subscribers for the AsyncAPI document only.
+    documented = make_broker(settings, name="router")
+    register_partition_subscribers(documented, router)
+    return service_app(
+        broker,
+        settings=settings,
+        after_startup=[router.start],
+        on_shutdown=[router.stop],
+        documented=documented,
+    )
