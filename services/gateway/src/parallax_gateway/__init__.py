@@ -1,0 +1,1 @@
+"""The WebSocket gateway: the only front door; clients never see NATS."""
