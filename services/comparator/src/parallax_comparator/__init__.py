@@ -1,0 +1,1 @@
+"""The comparator: pairs both sides' responses per command, diffs them, reports, guards."""

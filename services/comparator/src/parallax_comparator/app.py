@@ -1,0 +1,360 @@
+"""The comparator service: routing records and both sides' events in, comparisons out.
+
+Acks are deferred until a command is resolved and stored, so a comparator that stops loses
+nothing: JetStream redelivers what was pending (consumers allow that many unacked messages),
+and the store ignores a comparison it already has.
+Run with `parallax run comparator`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qs
+
+from faststream import AckPolicy
+from faststream.asgi import AsgiFastStream, AsgiResponse, get
+from faststream.nats import ConsumerConfig, JStream, NatsBroker
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from parallax_contracts import subjects
+from parallax_runtime.connection import make_broker
+from parallax_runtime.http import service_app
+from parallax_runtime.metrics import ConsumedMessages
+from parallax_runtime.settings import ComparatorSettings
+from prometheus_client import Counter, Gauge, Histogram
+
+from parallax_comparator.core.pairing import PairingSettings, PairingTable, PairOutcome
+from parallax_comparator.core.rules import DEFAULT_RULES_PATH, RulesFile
+from parallax_comparator.guard import Guard, GuardSettings
+from parallax_comparator.guard_actions import TripOutcome, act_on_trip
+from parallax_comparator.records import ComparisonRecord, evaluate
+from parallax_comparator.render import to_html
+from parallax_comparator.report import build_report
+from parallax_comparator.store import ComparisonStore, open_store
+
+log = logging.getLogger("parallax.comparator")
+
+COMPARISONS = Counter(
+    "parallax_comparisons_total",
+    "Comparisons by context, command type and result.",
+    ["context", "command_type", "result"],
+)
+UNSHADOWED = Counter("parallax_comparator_unshadowed_total", "Commands routed to one side only.")
+PENDING = Gauge("parallax_comparator_pending_pairs", "Commands waiting for both responses.")
+PAIRING_SECONDS = Histogram(
+    "parallax_comparator_pairing_seconds",
+    "From the routing record to the comparison being stored.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+
+EXPIRE_EVERY_SECONDS = 0.25
+Body = bytes
+# The router's ack_wait (a router killed between the copies and the record redelivers the
+# command after it) plus a margin.
+ROUTER_REDELIVERY_SECONDS = 30.0
+
+
+def consumer_ack_wait(settings: ComparatorSettings) -> float:
+    """Acks wait for the pair: redeliver only after a pair could have expired."""
+    return settings.ack_wait_seconds or (settings.max_pending_age_seconds + settings.deadline_seconds + 30)
+
+
+def orphan_max_age(settings: ComparatorSettings) -> float:
+    """How long events wait for their routing record. A comparator killed holding a record gets
+    it again only after the consumer's ack_wait, while the events that came after the kill
+    arrive at once: an orphan given up before that (the old fixed 30 s) was acked as
+    `orphaned` and the redelivered record then dropped as late, so the command was never
+    compared (found by the chaos suite)."""
+    return max(30.0, consumer_ack_wait(settings) + ROUTER_REDELIVERY_SECONDS)
+
+
+class Comparator:
+    def __init__(self, settings: ComparatorSettings, broker: NatsBroker) -> None:
+        self.settings = settings
+        self.broker = broker
+        self.table: PairingTable[Body] = PairingTable(
+            PairingSettings(
+                deadline_s=settings.deadline_seconds,
+                max_pending=settings.max_pending,
+                max_age_s=settings.max_pending_age_seconds,
+                orphan_max_age_s=orphan_max_age(settings),
+            )
+        )
+        self.rules = RulesFile(settings.rules_file or DEFAULT_RULES_PATH)
+        self.store: ComparisonStore = open_store(settings)
+        self.guard = Guard(GuardSettings.from_settings(settings))
+        self.trips: list[TripOutcome] = []
+        # Messages not acked yet, by command id: acked once the command is resolved.
+        self.unacked: defaultdict[str, list[Msg]] = defaultdict(list)
+        self.routed_at: dict[str, float] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._subscriptions: list[JetStreamContext.PushSubscription] = []
+        self._records_consumed = ConsumedMessages("parallax-comparator", subjects.ROUTED_ALL).acked
+        self._events_consumed = ConsumedMessages("parallax-comparator", subjects.EVENTS_ALL).acked
+
+    async def subscribe(self, consumer: Callable[[], ConsumerConfig]) -> None:
+        """ROUTED and EVENTS through nats-py's own push subscriptions, on the durable consumers
+        (and with the config) the FastStream subscribers declared for the AsyncAPI document
+        describe: FastStream's consume path costs more per message than pairing does. nats-py
+        calls each subscription's callback for one delivery at a time, as FastStream did."""
+        js = self.broker.connection.jetstream()
+        for subject, stream, durable, callback in (
+            (subjects.ROUTED_ALL, "ROUTED", "comparator-routed", self.on_record),
+            (subjects.EVENTS_ALL, "EVENTS", "comparator-events", self.on_event),
+        ):
+            self._subscriptions.append(
+                await js.subscribe(
+                    subject,
+                    queue=durable,
+                    durable=durable,
+                    stream=stream,
+                    config=consumer(),
+                    manual_ack=True,
+                    cb=callback,
+                )
+            )
+
+    async def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._expire_loop()),
+            asyncio.create_task(self._retention_loop()),
+        ]
+
+    async def stop(self) -> None:
+        subscriptions, self._subscriptions = self._subscriptions, []
+        for subscription in subscriptions:
+            with contextlib.suppress(Exception):
+                await subscription.unsubscribe()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        # The store stays open: a message handler may still be finishing (the broker stops
+        # after the shutdown hooks); it is closed with the process.
+
+    async def _expire_loop(self) -> None:
+        next_guard_check = 0.0
+        while True:
+            await asyncio.sleep(EXPIRE_EVERY_SECONDS)
+            self.rules.reload_if_changed()
+            try:
+                await self.resolve(self.table.expire(time.monotonic()))
+            except Exception:
+                log.exception("expiring pending pairs failed")
+            now = time.monotonic()
+            if self.settings.guard_enabled and now >= next_guard_check:
+                next_guard_check = now + self.settings.guard_check_seconds
+                await self.check_guard(now)
+
+    async def check_guard(self, now: float) -> list[TripOutcome]:
+        outcomes = []
+        for trip in self.guard.check(now):
+            try:
+                outcome = await act_on_trip(self.broker.connection, trip)
+            except Exception:
+                log.exception("guard: could not act on a trip for %s (%s)", trip.context, trip.reason)
+                continue
+            outcomes.append(outcome)
+            if outcome.acted:
+                self.trips.append(outcome)
+        return outcomes
+
+    async def _retention_loop(self) -> None:
+        days = self.settings.retention_days
+        if days <= 0:
+            return
+        while True:
+            try:
+                deleted = await asyncio.to_thread(self.store.delete_older_than, time.time() - days * 86400)
+                if deleted:
+                    log.info("retention: deleted %d comparisons older than %g days", deleted, days)
+            except Exception:
+                log.exception("retention failed")
+            await asyncio.sleep(self.settings.retention_check_seconds)
+
+    async def on_record(self, msg: Msg) -> None:
+        self._records_consumed.inc()
+        try:
+            record = json.loads(msg.data)
+            command_id = str(record["command_id"])
+        except (ValueError, KeyError, TypeError):
+            await msg.ack()
+            return
+        self.unacked[command_id].append(msg)
+        self.routed_at.setdefault(command_id, time.monotonic())
+        try:
+            outcomes = self.table.add_record(record, time.monotonic())
+        except (KeyError, TypeError):
+            outcomes = []
+        if record.get("shadow") is None:
+            UNSHADOWED.inc()
+        await self.resolve(outcomes)
+        await self.release_if_done(command_id)
+
+    async def on_event(self, msg: Msg) -> None:
+        self._events_consumed.inc()
+        try:
+            event = json.loads(msg.data)
+            command_id = str(event["command_id"])
+            args = (event["impl"], event["seq"], event["count"])
+        except (ValueError, KeyError, TypeError):
+            await msg.ack()
+            return
+        self.unacked[command_id].append(msg)
+        outcomes = self.table.add_event(command_id, *args, msg.data, time.monotonic())
+        await self.resolve(outcomes)
+        await self.release_if_done(command_id)
+
+    async def release_if_done(self, command_id: str) -> None:
+        """Ack the messages of a command the table no longer holds (unshadowed, duplicate)."""
+        if not self.table.holds(command_id):
+            await self._ack(command_id)
+
+    async def _ack(self, command_id: str) -> None:
+        self.routed_at.pop(command_id, None)
+        for message in self.unacked.pop(command_id, []):
+            with contextlib.suppress(Exception):
+                await message.ack()
+
+    async def resolve(self, outcomes: list[PairOutcome[Body]]) -> None:
+        for outcome in outcomes:
+            if outcome.status != "orphaned":
+                self.compare_and_store(outcome)
+            started = self.routed_at.get(outcome.command_id)
+            if started is not None:
+                PAIRING_SECONDS.observe(time.monotonic() - started)
+            await self._ack(outcome.command_id)
+        PENDING.set(self.table.pending)
+
+    def compare_and_store(self, outcome: PairOutcome[Body]) -> ComparisonRecord:
+        record = evaluate(
+            command_id=outcome.command_id,
+            context=outcome.context,
+            aggregate_id=outcome.aggregate_id,
+            command_type=outcome.command_type,
+            status=outcome.status,
+            reason=outcome.reason,
+            legacy=[json.loads(b) for b in outcome.legacy],
+            domain=[json.loads(b) for b in outcome.domain],
+            rules=self.rules.rules,
+            compared_at=time.time(),
+        )
+        if self.store.add(record):
+            COMPARISONS.labels(record.context, record.command_type, record.result).inc()
+            if self.settings.guard_enabled:
+                self.guard.observe_record(record, time.monotonic())
+        return record
+
+    def summary(self) -> dict[str, Any]:
+        summary = self.store.summary()
+        summary["pending"] = self.table.pending
+        summary["unshadowed"] = self.table.stats.unshadowed
+        summary["guard_trips"] = len(self.trips)
+        return summary
+
+    def guard_status(self) -> dict[str, Any]:
+        return {
+            "enabled": self.settings.guard_enabled,
+            "settings": dataclasses.asdict(self.guard.settings),
+            "windows": self.guard.status(time.monotonic()),
+            "trips": [
+                {"context": t.trip.context, "reason": t.trip.reason, "revision": t.revision}
+                for t in self.trips
+            ],
+        }
+
+    def report_html(self, query: dict[str, list[str]]) -> str:
+        from parallax_comparator.timespec import parse_time
+
+        now = time.time()
+        since = parse_time(query["since"][0], now) if query.get("since") else None
+        until = parse_time(query["until"][0], now) if query.get("until") else None
+        context = query.get("context", [None])[0]
+        report = build_report(self.store, since=since, until=until, context=context)
+        report.extra = {"pending pairs": self.table.pending, "unshadowed": self.table.stats.unshadowed}
+        return to_html(report)
+
+
+def create_app(settings: ComparatorSettings | None = None) -> AsgiFastStream:
+    settings = settings or ComparatorSettings()
+    broker = make_broker(settings, name="comparator")
+    comparator = Comparator(settings, broker)
+    # Acks wait for the pair: allow as many unacked messages as pairs may be pending, and
+    # redeliver only after a pair could have expired.
+    ack_wait = consumer_ack_wait(settings)
+
+    def consumer() -> ConsumerConfig:
+        # One object per subscriber: FastStream and nats-py write the durable name into it.
+        return ConsumerConfig(max_ack_pending=-1, ack_wait=ack_wait)
+
+    # Never started: it carries the subscribers for the AsyncAPI document only; the running
+    # comparator consumes the same consumers through nats-py (`Comparator.subscribe`).
+    documented = make_broker(settings, name="comparator")
+
+    @documented.subscriber(
+        subjects.ROUTED_ALL,
+        stream=JStream("ROUTED", declare=False),
+        durable="comparator-routed",
+        config=consumer(),
+        queue="comparator-routed",
+        ack_policy=AckPolicy.MANUAL,
+        title="comparator-routed",
+    )
+    async def on_record() -> None:
+        raise RuntimeError("documentation only")
+
+    @documented.subscriber(
+        subjects.EVENTS_ALL,
+        stream=JStream("EVENTS", declare=False),
+        durable="comparator-events",
+        config=consumer(),
+        queue="comparator-events",
+        ack_policy=AckPolicy.MANUAL,
+        title="comparator-events",
+    )
+    async def on_event() -> None:
+        raise RuntimeError("documentation only")
+
+    async def start() -> None:
+        await comparator.subscribe(consumer)
+        await comparator.start()
+
+    @get(include_in_schema=False)
+    async def summary(scope: Any) -> AsgiResponse:
+        body = json.dumps(comparator.summary()).encode()
+        return AsgiResponse(body, 200, headers={"content-type": "application/json"})
+
+    @get(include_in_schema=False)
+    async def guard(scope: Any) -> AsgiResponse:
+        body = json.dumps(comparator.guard_status(), default=str).encode()
+        return AsgiResponse(body, 200, headers={"content-type": "application/json"})
+
+    @get(include_in_schema=False)
+    async def report(scope: Any) -> AsgiResponse:
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        try:
+            html = await asyncio.to_thread(comparator.report_html, query)
+        except ValueError as exc:
+            return AsgiResponse(str(exc).encode(), 400, headers={"content-type": "text/plain"})
+        return AsgiResponse(html.encode(), 200, headers={"content-type": "text/html; charset=utf-8"})
+
+    app = service_app(
+        broker,
+        settings=settings,
+        extra_routes=[("/summary", summary), ("/guard", guard), ("/report", report)],
+        after_startup=[start],
+        on_shutdown=[comparator.stop],
+        documented=documented,
+    )
+    app.comparator = comparator  # type: ignore[attr-defined]  # for tests and embedding
+    return app
