@@ -1,0 +1,1 @@
+"""The `parallax` command: operators' and developers' entry point to the whole system."""

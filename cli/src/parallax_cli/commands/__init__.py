@@ -1,0 +1,1 @@
+"""Sub-commands of `parallax` (one typer sub-app per module)."""

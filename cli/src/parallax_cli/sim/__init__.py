@@ -1,0 +1,1 @@
+"""Simulated users that drive the stack through real WebSocket connections."""
