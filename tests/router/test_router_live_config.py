@@ -1,0 +1,128 @@
+"""A config change reaches every router replica within a second; `--wait` semantics; gauges."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import pytest
+from nats.aio.client import Client
+from parallax_cli.commands.rollout import (
+    RolloutError,
+    WaitTimeout,
+    build_update,
+    change_config,
+    wait_applied,
+)
+from parallax_rollout import default_config
+from parallax_runtime.topology import ROUTERS_BUCKET
+from prometheus_client import REGISTRY
+from router_support import (
+    command,
+    publish,
+    room_id,
+    routed_records,
+    router_app,
+    running,
+    wait_for_count,
+    wait_replicas,
+)
+
+DEFAULTS = default_config(50, True, True)
+
+
+async def test_change_applies_on_two_replicas_within_a_second(router_nats: Client, nats_url: str) -> None:
+    nc = router_nats
+    async with running(router_app(nats_url, "live-a"), router_app(nats_url, "live-b")):
+        await wait_replicas(nc, "live-a", "live-b")
+        started = time.monotonic()
+        change = await change_config(
+            nc, "game", build_update(mode="domain"), by="test", reason="go", defaults=DEFAULTS
+        )
+        assert change is not None
+        applied = await wait_applied(nc, "game", change.revision, timeout=1.0)
+        elapsed = time.monotonic() - started
+        assert set(applied) == {"live-a", "live-b"}
+        assert all(rev == change.revision for rev in applied.values())
+        assert elapsed < 1.0
+        # Commands taken after the change are routed under it, whichever replica takes them.
+        for i in range(40):
+            await publish(nc, command(room_id(i)))
+        await wait_for_count(nc, "parallax.routed.>", 40)
+        records = await routed_records(nc)
+        assert len(records) == 40
+        assert {r["config_revision"] for r in records} == {change.revision}
+        assert {(r["primary"], r["rule"]) for r in records} == {("domain", "mode")}
+        # The applied config is exported as gauges.
+        assert REGISTRY.get_sample_value("parallax_rollout_mode", {"context": "game", "mode": "domain"}) == 1
+        assert REGISTRY.get_sample_value("parallax_rollout_mode", {"context": "game", "mode": "canary"}) == 0
+        assert (
+            REGISTRY.get_sample_value(
+                "parallax_router_config_revision", {"context": "game", "replica": "live-b"}
+            )
+            == change.revision
+        )
+        change = await change_config(
+            nc,
+            "game",
+            build_update(mode="canary", percent="12.5"),
+            by="test",
+            reason="canary",
+            defaults=DEFAULTS,
+        )
+        assert change is not None
+        await wait_applied(nc, "game", change.revision, timeout=1.0)
+        assert REGISTRY.get_sample_value("parallax_rollout_domain_percent", {"context": "game"}) == 12.5
+
+
+async def test_invalid_value_written_by_other_means_is_ignored_and_counted(
+    router_nats: Client, nats_url: str
+) -> None:
+    nc = router_nats
+    kv = await nc.jetstream().key_value("parallax_rollout")
+    before = REGISTRY.get_sample_value("parallax_router_config_refused_total", {"context": "game"}) or 0
+    async with running(router_app(nats_url, "live-c")):
+        await wait_replicas(nc, "live-c")
+        good = await change_config(
+            nc, "game", build_update(mode="legacy"), by="t", reason="r", defaults=DEFAULTS
+        )
+        assert good is not None
+        await wait_applied(nc, "game", good.revision, timeout=1.0)
+        await kv.put("game", json.dumps({"mode": "legacy", "domain_percent": 12.345}).encode())
+        await asyncio.sleep(0.3)
+        after = REGISTRY.get_sample_value("parallax_router_config_refused_total", {"context": "game"})
+        assert after == before + 1
+        # The replica keeps the last valid revision.
+        await wait_applied(nc, "game", good.revision, timeout=1.0)
+        with pytest.raises(WaitTimeout):
+            await wait_applied(nc, "game", good.revision + 1, timeout=0.5)
+
+
+async def test_wait_names_the_lagging_replica_and_times_out(router_nats: Client, nats_url: str) -> None:
+    nc = router_nats
+    routers = await nc.jetstream().key_value(ROUTERS_BUCKET)
+    async with running(router_app(nats_url, "live-d")):
+        await wait_replicas(nc, "live-d")
+        # A replica that stopped applying changes (its heartbeat still fresh).
+        await routers.put("stuck-1", json.dumps({"replica": "stuck-1", "revisions": {"game": 0}}).encode())
+        change = await change_config(
+            nc, "game", build_update(shadow=False), by="t", reason="r", defaults=DEFAULTS
+        )
+        assert change is not None
+        with pytest.raises(WaitTimeout) as caught:
+            await wait_applied(nc, "game", change.revision, timeout=0.5)
+        assert set(caught.value.lagging) == {"stuck-1"}
+        assert "stuck-1" in str(caught.value)
+        # Once it is gone (TTL, or a clean stop deletes the key) the wait succeeds.
+        await routers.delete("stuck-1")
+        assert set(await wait_applied(nc, "game", change.revision, timeout=1.0)) == {"live-d"}
+    # A stopped replica removes its heartbeat: nobody left, nothing to wait for.
+    assert await wait_applied(nc, "game", 10**9, timeout=0.2) == {}
+
+
+async def test_reason_and_author_are_required(router_nats: Client) -> None:
+    with pytest.raises(RolloutError):
+        await change_config(router_nats, "game", build_update(mode="domain"), by="t", reason=" ")
+    with pytest.raises(RolloutError):
+        await change_config(router_nats, "nope", build_update(mode="domain"), by="t", reason="r")

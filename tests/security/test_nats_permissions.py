@@ -1,0 +1,311 @@
+"""deploy/nats/parallax-auth.conf on a real nats-server (JetStream, file store): each service's
+user can do what architecture.md gives it, and nothing outside its subjects: a core publish there
+is refused (a permissions violation reaches the client's error callback, the message is dropped),
+a JetStream publish gets no PubAck, a subscription outside its subjects is refused."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import shutil
+import subprocess
+import time
+import urllib.request
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nats
+import pytest
+from nats.aio.client import Client
+from parallax_runtime.embedded_nats import free_port, nats_server_binary
+from parallax_runtime.topology import ensure_topology
+
+pytestmark = pytest.mark.integration
+
+CONF = Path(__file__).resolve().parents[2] / "deploy" / "nats" / "parallax-auth.conf"
+USERS = ("gateway", "router", "legacy", "domain", "comparator", "admin")
+ROOM = "3FA9C1"
+
+
+@dataclass
+class Server:
+    url: str
+    passwords: dict[str, str]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    directory = tmp_path_factory.mktemp("nats-auth")
+    shutil.copy(CONF, directory / "parallax-auth.conf")
+    port, monitor = free_port(), free_port()
+    (directory / "server.conf").write_text(
+        f"listen: 127.0.0.1:{port}\n"
+        f"http: 127.0.0.1:{monitor}\n"
+        "max_payload: 1048576\n"
+        f'jetstream {{ store_dir: "{directory / "js"}" }}\n'
+        "include ./parallax-auth.conf\n"
+    )
+    # The server parses an environment value as a config value: one that starts with a letter
+    # and has only letters and digits stays a plain string.
+    passwords = {user: "p" + secrets.token_hex(16) for user in USERS}
+    env = {**os.environ, **{f"PARALLAX_NATS_{u.upper()}_PASSWORD": p for u, p in passwords.items()}}
+    log = open(directory / "nats.log", "wb")  # noqa: SIM115
+    process = subprocess.Popen(
+        [nats_server_binary(), "-c", str(directory / "server.conf")],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            assert process.poll() is None, (directory / "nats.log").read_text()
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{monitor}/healthz", timeout=1) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "nats-server did not start"
+            time.sleep(0.05)
+        yield Server(f"nats://127.0.0.1:{port}", passwords)
+    finally:
+        process.terminate()
+        process.wait(10)
+        log.close()
+
+
+@dataclass
+class Session:
+    nc: Client
+    errors: list[str] = field(default_factory=list)
+
+    def violations(self) -> list[str]:
+        return [e for e in self.errors if "permissions violation" in e.lower()]
+
+
+async def connect(server: Server, user: str) -> Session:
+    session_errors: list[str] = []
+
+    async def on_error(exc: Exception) -> None:
+        session_errors.append(str(exc))
+
+    nc = await nats.connect(
+        server.url,
+        user=user,
+        password=server.passwords[user],
+        error_cb=on_error,
+        allow_reconnect=False,
+        connect_timeout=5,
+    )
+    return Session(nc, session_errors)
+
+
+@pytest.fixture(scope="module")
+async def provisioned(server: Server) -> AsyncIterator[Server]:
+    admin = await connect(server, "admin")
+    await ensure_topology(admin.nc.jetstream())
+    await admin.nc.close()
+    yield server
+
+
+async def js_publish_ok(session: Session, subject: str) -> bool:
+    try:
+        await session.nc.jetstream(timeout=0.5).publish(
+            subject, b"{}", timeout=0.5, headers={"Nats-Msg-Id": str(uuid.uuid4())}
+        )
+    except Exception:
+        return False
+    return True
+
+
+async def core_publish_ok(session: Session, subject: str) -> bool:
+    before = len(session.violations())
+    await session.nc.publish(subject, b"{}")
+    await session.nc.flush()
+    await asyncio.sleep(0.1)  # the server's -ERR arrives after the PONG at worst
+    return len(session.violations()) == before
+
+
+async def subscribe_ok(session: Session, subject: str) -> bool:
+    before = len(session.violations())
+    sub = await session.nc.subscribe(subject)
+    await session.nc.flush()
+    await asyncio.sleep(0.1)
+    ok = len(session.violations()) == before
+    await sub.unsubscribe()
+    return ok
+
+
+async def kv_put_ok(session: Session, bucket: str) -> bool:
+    try:
+        kv = await session.nc.jetstream(timeout=0.5).key_value(bucket)
+        await kv.put("security.check", b"{}")
+    except Exception:
+        return False
+    return True
+
+
+async def kv_get_ok(session: Session, bucket: str, key: str) -> bool:
+    try:
+        kv = await session.nc.jetstream(timeout=0.5).key_value(bucket)
+        await kv.get(key)
+    except Exception as exc:
+        return type(exc).__name__ == "KeyNotFoundError"
+    return True
+
+
+async def consume_ok(session: Session, stream: str, subject: str) -> bool:
+    try:
+        sub = await session.nc.jetstream(timeout=0.5).pull_subscribe(
+            subject, durable=f"sec-{uuid.uuid4().hex[:8]}", stream=stream
+        )
+        await sub.unsubscribe()
+    except Exception:
+        return False
+    return True
+
+
+EVENTS = f"parallax.events.legacy.game.{ROOM}"
+# (check, target, allowed) per user. A target of a KV check is a bucket; of a consume, a stream.
+EXPECTATIONS: dict[str, list[tuple[str, str, bool]]] = {
+    "gateway": [
+        ("js", f"parallax.ingress.game.{ROOM}", True),
+        ("subscribe", "parallax.events.>", True),
+        ("js", f"parallax.handle.legacy.game.{ROOM}", False),
+        ("js", EVENTS, False),
+        ("core", "parallax.alerts.game", False),
+        ("subscribe", "parallax.ingress.>", False),
+        ("subscribe", "parallax.handle.>", False),
+        ("kv_put", "parallax_rollout", False),
+        ("kv_get", "parallax_legacy_game", False),
+        ("consume", "INGRESS", False),
+    ],
+    "router": [
+        ("js", f"parallax.handle.legacy.game.{ROOM}", True),
+        ("js", f"parallax.handle.domain.game.{ROOM}", True),
+        ("js", f"parallax.routed.game.{ROOM}", True),
+        ("consume", "INGRESS", True),
+        ("kv_put", "parallax_aggregates", True),
+        ("kv_put", "parallax_routers", True),
+        ("kv_get", "parallax_rollout", True),
+        ("kv_put", "parallax_rollout", False),
+        ("js", f"parallax.ingress.game.{ROOM}", False),
+        ("js", EVENTS, False),
+        ("consume", "EVENTS", False),
+        ("subscribe", "parallax.events.>", False),
+        ("kv_get", "parallax_legacy_game", False),
+    ],
+    "legacy": [
+        ("js", EVENTS, True),
+        ("consume", "HANDLE", True),
+        ("kv_put", "parallax_legacy_game", True),
+        ("kv_put", "parallax_legacy_campaign", True),
+        ("kv_get", "parallax_legacy_game", True),
+        ("js", f"parallax.events.domain.game.{ROOM}", False),
+        ("js", f"parallax.ingress.game.{ROOM}", False),
+        ("js", f"parallax.handle.legacy.game.{ROOM}", False),
+        ("kv_put", "parallax_rollout", False),
+        ("consume", "INGRESS", False),
+        ("subscribe", "parallax.>", False),
+    ],
+    "domain": [
+        ("js", f"parallax.events.domain.game.{ROOM}", True),
+        ("consume", "HANDLE", True),
+        ("js", EVENTS, False),
+        ("js", f"parallax.routed.game.{ROOM}", False),
+        ("kv_put", "parallax_legacy_game", False),
+        ("kv_get", "parallax_legacy_game", False),
+        ("consume", "EVENTS", False),
+        ("subscribe", "parallax.events.>", False),
+    ],
+    "comparator": [
+        ("js", "parallax.comparisons.game.match", True),
+        ("js", "parallax.audit.rollout.game", True),
+        ("core", "parallax.alerts.game", True),
+        ("consume", "EVENTS", True),
+        ("consume", "ROUTED", True),
+        ("kv_put", "parallax_rollout", True),
+        ("js", f"parallax.ingress.game.{ROOM}", False),
+        ("js", f"parallax.handle.domain.game.{ROOM}", False),
+        ("js", EVENTS, False),
+        ("kv_put", "parallax_aggregates", False),
+        ("kv_put", "parallax_legacy_game", False),
+        ("consume", "HANDLE", False),
+    ],
+    "admin": [
+        ("js", f"parallax.ingress.game.{ROOM}", True),
+        ("js", f"parallax.handle.legacy.game.{ROOM}", True),
+        ("subscribe", "parallax.>", True),
+        ("kv_put", "parallax_rollout", True),
+    ],
+}
+CONSUME_FILTERS = {
+    "INGRESS": "parallax.ingress.>",
+    "HANDLE": "parallax.handle.>",
+    "EVENTS": "parallax.events.>",
+    "ROUTED": "parallax.routed.>",
+}
+
+
+@pytest.mark.parametrize("user", USERS)
+async def test_each_service_may_act_only_on_its_subjects(provisioned: Server, user: str) -> None:
+    session = await connect(provisioned, user)
+    wrong: list[str] = []
+    try:
+        for check, target, allowed in EXPECTATIONS[user]:
+            if check == "js":
+                ok = await js_publish_ok(session, target)
+            elif check == "core":
+                ok = await core_publish_ok(session, target)
+            elif check == "subscribe":
+                ok = await subscribe_ok(session, target)
+            elif check == "kv_put":
+                ok = await kv_put_ok(session, target)
+            elif check == "kv_get":
+                ok = await kv_get_ok(session, target, "game.ABCDEF")
+            else:
+                ok = await consume_ok(session, target, CONSUME_FILTERS[target])
+            if ok != allowed:
+                wrong.append(f"{check} {target}: {'allowed' if ok else 'refused'}, expected the opposite")
+    finally:
+        await session.nc.close()
+    assert not wrong, f"{user}: {wrong}"
+    if user != "admin":
+        assert session.violations(), "the refusals should have been reported as permission violations"
+
+
+async def test_a_refused_publish_is_dropped(provisioned: Server) -> None:
+    """What a service publishes outside its subjects never reaches anyone."""
+    admin = await connect(provisioned, "admin")
+    gateway = await connect(provisioned, "gateway")
+    try:
+        received: list[bytes] = []
+
+        async def keep(msg: nats.aio.msg.Msg) -> None:
+            received.append(msg.data)
+
+        await admin.nc.subscribe("parallax.handle.>", cb=keep)
+        await admin.nc.flush()
+        await gateway.nc.publish(f"parallax.handle.legacy.game.{ROOM}", b"forged")
+        await gateway.nc.flush()
+        await asyncio.sleep(0.3)
+        assert received == []
+        assert gateway.violations()
+    finally:
+        await gateway.nc.close()
+        await admin.nc.close()
+
+
+@pytest.mark.parametrize("credentials", [("gateway", "wrong-password"), ("nobody", "x"), None])
+async def test_unknown_users_and_wrong_passwords_are_refused(
+    provisioned: Server, credentials: tuple[str, str] | None
+) -> None:
+    kwargs = {} if credentials is None else {"user": credentials[0], "password": credentials[1]}
+    with pytest.raises(Exception):  # noqa: B017 - nats-py raises its own error types for auth
+        nc = await nats.connect(provisioned.url, allow_reconnect=False, connect_timeout=3, **kwargs)  # type: ignore[arg-type]
+        await nc.close()
