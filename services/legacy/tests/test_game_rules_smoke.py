@@ -47,10 +47,21 @@ class DirectRules:
         outcome = GAME_RULES.apply(self.state, command, lambda _id: None)
         assert json.dumps(self.state) == before  # apply never changes what it was given
         if outcome.state is not None:
+            # ... and what it returns shares no dict or list with it (copy_room copies them all).
+            assert not containers(outcome.state) & containers(self.state)
             self.state = json.loads(json.dumps(outcome.state))
         else:
             assert all(e.type in ("command_rejected", "room_state") for e in outcome.drafts)
         return outcome.drafts
+
+
+def containers(value: Any) -> set[int]:
+    """The ids of every dict and list in a JSON tree."""
+    if isinstance(value, dict):
+        return {id(value)}.union(*(containers(v) for v in value.values()))
+    if isinstance(value, list):
+        return {id(value)}.union(*(containers(v) for v in value))
+    return set()
 
 
 def types(events: list[EventDraft]) -> list[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from typing import Any
 
 from parallax_contracts.envelopes import Command, EventDraft
@@ -30,16 +31,20 @@ def document_key(context: str, aggregate_id: str) -> str:
 
 # Longer ids are no id of any context; a KV key that long is refused by the server anyway.
 MAX_KEY_TOKEN = 128
+# ASCII only: str.isalnum() accepts letters like "Ä", which NATS KV refuses as a key, and a store
+# error is retried in place forever, which would stall every aggregate behind it.
+_KEY_TOKEN = re.compile(f"[-_A-Za-z0-9]{{1,{MAX_KEY_TOKEN}}}")
 
 
 def _safe_key_token(aggregate_id: str) -> bool:
-    # ASCII only: str.isalnum() accepts letters like "Ä", which NATS KV refuses as a key, and a
-    # store error is retried in place forever, which would stall every aggregate behind it.
-    return (
-        0 < len(aggregate_id) <= MAX_KEY_TOKEN
-        and aggregate_id.isascii()
-        and all(c.isalnum() or c in "-_" for c in aggregate_id)
-    )
+    return _KEY_TOKEN.fullmatch(aggregate_id) is not None
+
+
+def _receipt_text(drafts: list[EventDraft]) -> str:
+    """The drafts as the JSON text of a receipt (what `model_dump(mode="json")` would give: the
+    rules' payloads hold JSON values only), without pydantic's serializer."""
+    dumped = [{"type": d.type, "payload": d.payload, "audience": d.audience} for d in drafts]
+    return json.dumps(dumped, separators=(",", ":"))
 
 
 class LegacyContextHandler:
@@ -96,11 +101,10 @@ class LegacyContextHandler:
             if outcome.state is not None:
                 envelope["state"] = outcome.state
             # Kept as JSON text: encoded once, not again with the document at each of the next
-            # RECEIPTS_KEPT writes (a string is escaped in C, not walked as a tree; the receipts of
-            # `get_room_state` carry whole room views). Documents written before hold lists.
-            receipts[command.command_id] = json.dumps(
-                [d.model_dump(mode="json") for d in outcome.drafts], separators=(",", ":")
-            )
+            # RECEIPTS_KEPT writes (the stores escape each text once too: DocumentEncoder; the
+            # receipts of `get_room_state` carry whole room views). Documents written before hold
+            # lists.
+            receipts[command.command_id] = _receipt_text(outcome.drafts)
             while len(receipts) > RECEIPTS_KEPT:
                 del receipts[next(iter(receipts))]
             await self._store.put(

@@ -22,8 +22,10 @@ class Outcome:
 
 
 class Rules(Protocol):
-    """One context's legacy rules. `apply` may mutate and return `state`; it never raises for
-    bad input (it answers with a `command_rejected` draft and `Outcome.state = None`)."""
+    """One context's legacy rules. `apply` never raises for bad input (it answers with a
+    `command_rejected` draft and `Outcome.state = None`). The rules of both contexts leave
+    `state` as it was and return a new document; the handler does not count on it (it hands
+    over a document of its own, which it drops if `apply` raises)."""
 
     def referenced(self, command: Command) -> list[str]:
         """Other aggregate ids of the same context that `apply` will want to look up."""

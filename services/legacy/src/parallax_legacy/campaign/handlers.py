@@ -4,13 +4,15 @@ The document (stored by the legacy handler as the aggregate's state):
     {"campaign_id", "owner", "name", "kind", "params" (defaults filled in), "status",
      "totals": {"processed", "succeeded", "failed"}, "last_failure_reason"}
 
-Each handler gets a private copy of the document, already checked for shape, existence,
-permission, ownership and status; it checks the value rules and returns an Outcome.
+Each handler gets the document as stored, already checked for shape, existence, permission,
+ownership and status; it checks the value rules and returns an Outcome. It never changes the
+document it was given: a change builds a new one (`revised`: a shallow copy with new top-level
+values; nested values, `params` and `totals`, are replaced whole, never changed in place), so a
+refusal needs no copy at all.
 """
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from parallax_contracts.envelopes import Command, rejection
@@ -38,6 +40,12 @@ def refuse(command: Command, code: str) -> Outcome:
     return Outcome(state=None, drafts=[rejection(code, command.type, command.actor)])
 
 
+def revised(stored: Document, **changes: Any) -> Document:
+    """A new document: `stored` with some top-level values replaced (shared values are never
+    changed in place, by any handler, so sharing them with the stored document is safe)."""
+    return {**stored, **changes}
+
+
 def handle_command(state: Document | None, command: Command, lookup: Lookup) -> Outcome:
     # 1. payload shape
     if not shape_ok(command.type, command.aggregate_id, command.payload):
@@ -56,7 +64,7 @@ def handle_command(state: Document | None, command: Command, lookup: Lookup) -> 
     # 2. exists
     if state is None:
         return refuse(command, "not_found")
-    doc = copy.deepcopy(state)  # never touch the caller's document before we succeed
+    doc = state  # read only (see the module's docstring): no copy
     # 3. permission and ownership
     if not has_permission(permissions, command.type):
         return refuse(command, "forbidden")
@@ -121,28 +129,26 @@ def do_update(doc: Document, command: Command, payload: dict[str, Any], lookup: 
         if too_low:
             return refuse(command, "invalid_input")
 
-    doc["name"] = new_name
-    doc["params"] = new_params
-    return Outcome(state=doc, drafts=[events.campaign_updated(doc, command.actor)])
+    new = revised(doc, name=new_name, params=new_params)
+    return Outcome(state=new, drafts=[events.campaign_updated(new, command.actor)])
 
 
 def do_fail(doc: Document, command: Command, payload: dict[str, Any]) -> Outcome:
     reason = clean_reason(payload["reason"])
     if reason is None:
         return refuse(command, "invalid_input")
-    doc["last_failure_reason"] = reason
-    return do_transition(doc, command, reason)
+    return do_transition(revised(doc, last_failure_reason=reason), command, reason)
 
 
 def do_transition(doc: Document, command: Command, reason: str | None) -> Outcome:
     old = doc["status"]
     new = next_status(command.type)
-    doc["status"] = new
+    changed = revised(doc, status=new)
     if command.type == "restart":
-        doc["totals"] = {"processed": 0, "succeeded": 0, "failed": 0}
+        changed["totals"] = {"processed": 0, "succeeded": 0, "failed": 0}
     return Outcome(
-        state=doc,
-        drafts=[events.status_changed(doc, command.actor, old, new, reason)],
+        state=changed,
+        drafts=[events.status_changed(changed, command.actor, old, new, reason)],
     )
 
 
@@ -161,12 +167,15 @@ def do_record_progress(doc: Document, command: Command, payload: dict[str, Any])
     if target is not None and new_processed > target:
         return refuse(command, "invalid_input")
 
-    totals["processed"] = new_processed
-    totals["succeeded"] = totals["succeeded"] + succeeded
-    totals["failed"] = totals["failed"] + failed
-    drafts = [events.progress_recorded(doc, command.actor, processed, succeeded, failed)]
+    new_totals = {
+        "processed": new_processed,
+        "succeeded": totals["succeeded"] + succeeded,
+        "failed": totals["failed"] + failed,
+    }
+    new = revised(doc, totals=new_totals)
+    drafts = [events.progress_recorded(new, command.actor, processed, succeeded, failed)]
 
     if target is not None and new_processed == target:
-        doc["status"] = "completed"
-        drafts.append(events.status_changed(doc, command.actor, "running", "completed", None))
-    return Outcome(state=doc, drafts=drafts)
+        new["status"] = "completed"
+        drafts.append(events.status_changed(new, command.actor, "running", "completed", None))
+    return Outcome(state=new, drafts=drafts)

@@ -1,12 +1,14 @@
 """One procedural handler per game command, over the room document (a plain dict).
 
 Checks come in the spec's order (shape -> room exists -> member -> host -> phase -> whose turn
--> rule violations) and nothing is changed before every check has passed.
+-> rule violations) and nothing is changed before every check has passed. Handlers get the room
+as stored (`room`) and never change it: once every check has passed, a handler that changes
+something takes a private copy (`copy_room`) and changes that. Refusals and read-only commands
+(`get_room_state`) copy nothing.
 """
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 
 from parallax_contracts.envelopes import Command, EventDraft, rejection
@@ -18,6 +20,7 @@ from parallax_legacy.game.room import (
     Drafts,
     awaited,
     connected_members,
+    copy_room,
     emit_audience,
     emit_room,
     emit_to,
@@ -71,36 +74,38 @@ def handle_create_room(state: Doc | None, command: Command) -> Outcome:
     return changed(doc, out)
 
 
-def handle_join_room(doc: Doc, command: Command) -> Outcome:
+def handle_join_room(room: Doc, command: Command) -> Outcome:
     actor = command.actor
-    if doc["phase"] != "waiting":
+    if room["phase"] != "waiting":
         return refuse(command, "invalid_state")
-    if is_member(doc, actor):
+    if is_member(room, actor):
         return refuse(command, "already_joined")
-    seat = free_seat(doc)
+    seat = free_seat(room)
     if seat is None:
         return refuse(command, "room_full")
     name = command.payload["name"]
+    doc = copy_room(room)
     doc["seats"][seat] = {"player": actor, "name": name, "connected": True}
     out: Drafts = []
     emit_room(doc, out, "player_joined", {"seat": seat, "player": actor, "name": name})
     return changed(doc, out)
 
 
-def handle_leave_room(doc: Doc, command: Command) -> Outcome:
-    if doc["phase"] == "waiting":
-        return leave_waiting_room(doc, command)
-    return go_offline(doc, command)
+def handle_leave_room(room: Doc, command: Command) -> Outcome:
+    if room["phase"] == "waiting":
+        return leave_waiting_room(room, command)
+    return go_offline(room, command)
 
 
-def handle_disconnect(doc: Doc, command: Command) -> Outcome:
+def handle_disconnect(room: Doc, command: Command) -> Outcome:
     # In `waiting` a disconnect is a leave_room; in a game (or after it) a leave is a disconnect.
-    return handle_leave_room(doc, command)
+    return handle_leave_room(room, command)
 
 
-def leave_waiting_room(doc: Doc, command: Command) -> Outcome:
+def leave_waiting_room(room: Doc, command: Command) -> Outcome:
     actor = command.actor
-    before = members(doc)
+    before = members(room)
+    doc = copy_room(room)
     out: Drafts = []
     if actor == doc["host"]:
         close_room(doc, "host_left")
@@ -117,12 +122,13 @@ def close_room(doc: Doc, reason: str) -> None:
     doc["closed_reason"] = reason
 
 
-def go_offline(doc: Doc, command: Command) -> Outcome:
+def go_offline(room: Doc, command: Command) -> Outcome:
     """A disconnect during a game or after it (also an in-game leave_room)."""
     actor = command.actor
-    if not is_connected(doc, actor):
+    if not is_connected(room, actor):
         return refuse(command, "invalid_state")
-    before = members(doc)
+    before = members(room)
+    doc = copy_room(room)
     seat_info(doc, actor)["connected"] = False
     out: Drafts = []
     if not connected_members(doc):
@@ -143,32 +149,34 @@ def go_offline(doc: Doc, command: Command) -> Outcome:
     return changed(doc, out)
 
 
-def handle_reconnect(doc: Doc, command: Command) -> Outcome:
+def handle_reconnect(room: Doc, command: Command) -> Outcome:
     actor = command.actor
     out: Drafts = []
-    if is_connected(doc, actor):
-        emit_to(out, actor, "room_state", room_state_payload(doc, actor))
+    if is_connected(room, actor):
+        emit_to(out, actor, "room_state", room_state_payload(room, actor))
         return unchanged(out)
+    doc = copy_room(room)
     seat_info(doc, actor)["connected"] = True
     emit_room(doc, out, "player_reconnected", {"player": actor})
     emit_to(out, actor, "room_state", room_state_payload(doc, actor))
     return changed(doc, out)
 
 
-def handle_get_room_state(doc: Doc, command: Command) -> Outcome:
+def handle_get_room_state(room: Doc, command: Command) -> Outcome:
     out: Drafts = []
-    emit_to(out, command.actor, "room_state", room_state_payload(doc, command.actor))
+    emit_to(out, command.actor, "room_state", room_state_payload(room, command.actor))
     return unchanged(out)
 
 
 # --- the game ----------------------------------------------------------------------------------
 
 
-def handle_start_game(doc: Doc, command: Command) -> Outcome:
-    if command.actor != doc["host"]:
+def handle_start_game(room: Doc, command: Command) -> Outcome:
+    if command.actor != room["host"]:
         return refuse(command, "forbidden")
-    if doc["phase"] != "waiting" or len(members(doc)) != SEATS:
+    if room["phase"] != "waiting" or len(members(room)) != SEATS:
         return refuse(command, "invalid_state")
+    doc = copy_room(room)
     doc["game_seed"] = command.seed
     doc["round"] = 0
     doc["totals"] = {player: 0 for player in members(doc)}
@@ -183,39 +191,42 @@ def handle_start_game(doc: Doc, command: Command) -> Outcome:
     return changed(doc, out)
 
 
-def handle_redeal_decision(doc: Doc, command: Command) -> Outcome:
-    if doc["phase"] != "redeal":
+def handle_redeal_decision(room: Doc, command: Command) -> Outcome:
+    if room["phase"] != "redeal":
         return refuse(command, "invalid_state")
-    if awaited(doc) != command.actor:
+    if awaited(room) != command.actor:
         return refuse(command, "not_your_turn")
+    doc = copy_room(room)
     out: Drafts = []
     flow.answer_redeal(doc, out, command.actor, command.payload["accept"])
     flow.run_automatic(doc, out)
     return changed(doc, out)
 
 
-def handle_declare(doc: Doc, command: Command) -> Outcome:
-    if doc["phase"] != "declaration":
+def handle_declare(room: Doc, command: Command) -> Outcome:
+    if room["phase"] != "declaration":
         return refuse(command, "invalid_state")
-    if awaited(doc) != command.actor:
+    if awaited(room) != command.actor:
         return refuse(command, "not_your_turn")
     value: int = command.payload["value"]
-    if not flow.declaration_allowed(doc, command.actor, value):
+    if not flow.declaration_allowed(room, command.actor, value):
         return refuse(command, "invalid_input")
+    doc = copy_room(room)
     out: Drafts = []
     flow.declare(doc, out, command.actor, value, auto=False)
     flow.run_automatic(doc, out)
     return changed(doc, out)
 
 
-def handle_play(doc: Doc, command: Command) -> Outcome:
-    if doc["phase"] != "turn":
+def handle_play(room: Doc, command: Command) -> Outcome:
+    if room["phase"] != "turn":
         return refuse(command, "invalid_state")
-    if awaited(doc) != command.actor:
+    if awaited(room) != command.actor:
         return refuse(command, "not_your_turn")
     pieces: list[str] = list(command.payload["pieces"])
-    if not flow.play_is_legal(doc, command.actor, pieces):
+    if not flow.play_is_legal(room, command.actor, pieces):
         return refuse(command, "invalid_input")
+    doc = copy_room(room)
     out: Drafts = []
     flow.play(doc, out, command.actor, pieces, auto=False)
     flow.run_automatic(doc, out)
@@ -242,8 +253,7 @@ def apply_command(state: Doc | None, command: Command, lookup: Lookup) -> Outcom
         return handle_create_room(state, command)
     if state is None or state.get("phase") == "closed":
         return refuse(command, "not_found")
-    # Work on a copy: a refused command must leave the stored document exactly as it was.
-    doc = copy.deepcopy(state)
-    if command.type != "join_room" and not is_member(doc, command.actor):
+    if command.type != "join_room" and not is_member(state, command.actor):
         return refuse(command, "forbidden")
-    return HANDLERS[command.type](doc, command)
+    # No copy here: each handler copies the room only once it is going to change it.
+    return HANDLERS[command.type](state, command)

@@ -18,7 +18,7 @@ A closed room stays stored as a tombstone (phase "closed") so that ids are never
 
 from __future__ import annotations
 
-import copy
+from collections.abc import Callable
 from typing import Any
 
 from parallax_contracts.envelopes import EventDraft
@@ -28,6 +28,60 @@ Doc = dict[str, Any]
 Drafts = list[EventDraft]
 
 GAME_PHASES = ("redeal", "declaration", "turn")
+
+_CONTAINERS = (dict, list)
+
+
+def json_copy(value: Any) -> Any:
+    """A deep copy of a JSON tree: every dict and list is new, the leaves (str, int, bool, None)
+    are shared, being immutable. About 4x cheaper than copy.deepcopy, which pays for a memo and a
+    per-type dispatch at every node (it was the legacy game's largest cost)."""
+    if type(value) is dict:
+        return {key: json_copy(item) if type(item) in _CONTAINERS else item for key, item in value.items()}
+    if type(value) is list:
+        return [json_copy(item) if type(item) in _CONTAINERS else item for item in value]
+    return value
+
+
+def _copy_seats(seats: list[dict[str, Any] | None]) -> list[dict[str, Any] | None]:
+    return [None if seat is None else dict(seat) for seat in seats]
+
+
+def _copy_lists(by_player: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    return {player: list(values) for player, values in by_player.items()}
+
+
+def _copy_plays(plays: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{**play, "pieces": list(play["pieces"])} for play in plays]
+
+
+# How to copy each container field of the room (see the module docstring): one level of
+# dict()/list() per container, in C, rather than a walk of every leaf.
+_FIELD_COPIES: dict[str, Callable[[Any], Any]] = {
+    "seats": _copy_seats,
+    "hands": _copy_lists,
+    "history": _copy_lists,
+    "declared": dict,
+    "captured": dict,
+    "totals": dict,
+    "turn_plays": _copy_plays,
+    "redeal_order": list,
+    "redeal_answers": list,
+}
+
+
+def copy_room(doc: Doc) -> Doc:
+    """A private copy of the room for a command to change: handlers check everything on the
+    document as stored, then copy it, so what they were given is never changed.
+
+    It knows the room's layout: about 3x cheaper than `json_copy` (and 10x than copy.deepcopy;
+    the copy was most of a command's cost). A container field it does not know is copied whole.
+    """
+    room = dict(doc)
+    for field, value in doc.items():
+        if type(value) in _CONTAINERS:
+            room[field] = _FIELD_COPIES.get(field, json_copy)(value)
+    return room
 
 
 def new_room(room_id: str, host: str, name: str) -> Doc:
@@ -121,7 +175,7 @@ def order_from(doc: Doc, player: str) -> list[str]:
 
 def emit_audience(out: Drafts, audience: list[str], event_type: str, payload: dict[str, Any]) -> None:
     # Payloads are copied: the document keeps changing while one response is built.
-    out.append(EventDraft(type=event_type, payload=copy.deepcopy(payload), audience=list(audience)))
+    out.append(EventDraft(type=event_type, payload=json_copy(payload), audience=list(audience)))
 
 
 def emit_room(doc: Doc, out: Drafts, event_type: str, payload: dict[str, Any]) -> None:
