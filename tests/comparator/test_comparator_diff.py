@@ -179,3 +179,18 @@ def test_diff_values_odd_keys_and_nan() -> None:
         "result": "sequence_mismatch",
         "diffs": [{"path": "[0]", "right": 1}],
     }
+
+
+def test_equal_values_built_differently_take_the_byte_fast_path() -> None:
+    """A parsed document (fresh strings, keys shared within it) and the same value from literals
+    (interned strings) are equal marshal bytes: format 2 writes values, not object identity."""
+    import json
+
+    from parallax_comparator.core.diff import _same_bytes
+
+    literal = [e("room_state", {"players": [{"name": "p1", "ready": True}, {"name": "p2", "ready": False}]})]
+    parsed = json.loads(json.dumps(literal))
+    assert _same_bytes(literal, parsed)
+    assert not _same_bytes([e("x", {"n": 1})], [e("x", {"n": True})])
+    assert not _same_bytes([e("x", {"n": 1})], [e("x", {"n": 1.0})])
+    assert classify(literal, parsed) == Comparison("match", [])

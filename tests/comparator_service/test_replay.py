@@ -4,6 +4,7 @@ as the live comparison of a recorded run; bisect finds a planted divergence."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import time
 from pathlib import Path
@@ -38,6 +39,8 @@ class Planted:
                 EventDraft(type=first.type, payload={**first.payload, "planted": 1}, audience=first.audience),
                 *drafts[1:],
             ]
+        if self.mode == "raise":
+            raise RuntimeError("planted")
         # "swallow": answers like the real thing would, without applying the command
         return [
             EventDraft(
@@ -72,6 +75,101 @@ async def test_a_planted_response_difference_is_reported(recorded: list[Command]
     bad = {cid: r for cid, r in store.results().items() if r != "match"}
     assert bad == {target.command_id: "payload_mismatch"}
     assert store.get(target.command_id)["diffs"] == [{"path": "[0].payload.planted", "right": 1}]  # type: ignore[index]
+
+
+def _rows(store: SqliteComparisonStore) -> list[tuple[Any, ...]]:
+    """Every stored column but the handler timings, by command id."""
+    from parallax_comparator.store import COLUMNS
+
+    kept = [c for c in COLUMNS if not c.endswith("_ms")]
+    return store._all(f"SELECT {', '.join(kept)} FROM comparisons ORDER BY command_id")
+
+
+async def test_worker_processes_give_the_sequential_results(recorded: list[Command], tmp_path: Path) -> None:
+    """Each side in a process of its own, in chunks (small here, so there are many, several in
+    flight): the same stored rows and counts as one process, with a planted payload difference,
+    a side that raises, a duplicate and an unknown context among the commands."""
+    differing = next(c for c in recorded if c.type == "play").command_id
+    raising = next(c for c in recorded if c.type == "get_room_state").command_id  # changes no state
+    legacy, _ = handler_factories()
+    _, domain = handler_factories()
+
+    def planted(ctx: str) -> Any:
+        return Planted(Planted(domain(ctx), differing, "response"), raising, "raise")
+
+    unknown = recorded[0].model_copy(update={"command_id": "not-a-context", "context": "chess"})
+    commands = [*recorded, recorded[3], unknown]
+    outcomes = {}
+    for workers in (0, 2):
+        store = SqliteComparisonStore(tmp_path / f"w{workers}.sqlite")
+        clock = itertools.count().__next__  # compared_at: the same sequence both ways
+        replayer = Replayer(
+            legacy, planted, load_default_rules(), store, workers=workers, chunk=16, in_flight=3,
+            clock=lambda clock=clock: float(clock()),
+        )  # fmt: skip
+        stats = await replayer.run(commands)
+        outcomes[workers] = (_rows(store), {k: v for k, v in stats.to_dict().items() if k in SAME_STATS})
+        store.close()
+    assert outcomes[0] == outcomes[2]
+    rows, stats = outcomes[2]
+    assert len(rows) == len(recorded)
+    assert stats["duplicates"] == 1 and stats["skipped"] == 1 and stats["errors"] == {"domain": 1}
+    assert stats["by_result"] == {"match": len(recorded) - 2, "payload_mismatch": 1, "missing_domain": 1}
+
+
+SAME_STATS = ("commands", "compared", "duplicates", "skipped", "errors", "by_result")
+
+
+async def test_the_text_path_classifies_as_evaluate_does(recorded: list[Command]) -> None:
+    """The replay compares each side's normalized JSON text and parses only when the texts
+    differ: its records are those `records.evaluate` makes from the events as the live
+    comparator receives them, mismatches and a missing side included."""
+    from parallax_comparator.records import evaluate
+    from parallax_comparator.replay import Sides
+
+    plays = [c for c in recorded if c.type == "play"]
+    query = next(c for c in recorded if c.type == "get_room_state")
+    legacy, _ = handler_factories()
+    _, domain = handler_factories()
+
+    def planted(ctx: str) -> Any:
+        inner = Planted(Planted(domain(ctx), plays[0].command_id, "response"), query.command_id, "raise")
+        return Planted(inner, plays[2].command_id, "swallow")  # the states differ from here on
+
+    rules = load_default_rules()
+    replayer = Replayer(legacy, planted, rules, clock=lambda: 1.0)
+    await replayer.run(recorded)
+    reference = Sides(legacy, planted, rules)
+    for command, record in zip(recorded, replayer.records, strict=True):
+        left, _ = await reference.run("legacy", command)
+        right, _ = await reference.run("domain", command)
+        status = "missing_legacy" if left is None else "missing_domain" if right is None else "paired"
+        expected = evaluate(
+            command_id=command.command_id,
+            context=command.context,
+            aggregate_id=command.aggregate_id,
+            command_type=command.type,
+            status=status,
+            reason="complete" if status == "paired" else "error",
+            legacy=left or [],
+            domain=right or [],
+            rules=rules,
+            compared_at=1.0,
+        )
+        got = (record.result, record.signature, record.diffs, record.legacy, record.domain)
+        assert got == (expected.result, expected.signature, expected.diffs, expected.legacy, expected.domain)
+        assert (record.legacy_rejected, record.domain_rejected) == (
+            expected.legacy_rejected,
+            expected.domain_rejected,
+        )
+        assert (record.legacy_ms is None, record.domain_ms is None) == (
+            expected.legacy_ms is None,
+            expected.domain_ms is None,
+        )
+    results = {r.command_id: r.result for r in replayer.records if r.result != "match"}
+    assert results[plays[0].command_id] == "payload_mismatch"
+    assert results[query.command_id] == "missing_domain"
+    assert results[plays[2].command_id] in ("rejection_mismatch", "sequence_mismatch")
 
 
 async def test_bisect_finds_the_planted_divergence(recorded: list[Command]) -> None:
@@ -117,6 +215,28 @@ def test_jsonl_round_trip_and_cli(recorded: list[Command], tmp_path: Path) -> No
         app, ["replay", "--file", str(path), "--context", "campaign", "--store", str(store), "--markdown"]
     )
     assert out.exit_code == 0 and "| match |" in out.output
+
+
+def test_cli_workers_option(recorded: list[Command], tmp_path: Path) -> None:
+    from parallax_cli.main import app
+    from typer.testing import CliRunner
+
+    path = tmp_path / "commands.jsonl"
+    write_jsonl(path, recorded)
+    runner = CliRunner()
+    reports = {}
+    for workers in ("0", "2"):
+        store = tmp_path / f"replay{workers}.sqlite"
+        out = runner.invoke(
+            app, ["replay", "-f", str(path), "--store", str(store), "--workers", workers, "--json"]
+        )
+        assert out.exit_code == 0, out.output
+        report = json.loads(out.output)
+        assert report["extra"]["workers"] == int(workers)
+        reports[workers] = SqliteComparisonStore(store).results()
+    assert reports["0"] == reports["2"] and len(reports["0"]) == len(recorded)
+    out = runner.invoke(app, ["replay", "-f", str(path), "--workers", "3"])
+    assert out.exit_code == 2 and "--workers" in out.output
 
 
 @pytest.mark.e2e

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -33,42 +34,18 @@ CAMPAIGN_PERMISSIONS = [
 ]
 
 
-class JsonDocumentStore:
-    """The legacy side's document store for a replay: in memory, with the production KV store's
-    semantics (a document is JSON text; every read parses a fresh copy), at half the
-    InMemoryDocumentStore's cost (that one round-trips through JSON on reads and writes)."""
-
-    def __init__(self) -> None:
-        self._docs: dict[str, tuple[str, int]] = {}
-        self._revision = 0
-
-    async def get(self, key: str) -> Any:
-        from parallax_legacy.store import Stored
-
-        doc = self._docs.get(key)
-        return None if doc is None else Stored(json.loads(doc[0]), doc[1])
-
-    async def put(self, key: str, value: dict[str, Any], expected_revision: int | None) -> int:
-        from parallax_legacy.store import RevisionConflict
-
-        current = self._docs.get(key)
-        if (current[1] if current else None) != expected_revision:
-            raise RevisionConflict(key)
-        self._revision += 1
-        self._docs[key] = (json.dumps(value, separators=(",", ":")), self._revision)
-        return self._revision
-
-
 def handler_factories(aggregate_cache: int = 1000) -> tuple[Any, Any]:
-    """Fresh in-memory instances: legacy over `JsonDocumentStore`, domain's Application in
+    """Fresh in-memory instances: legacy over `InMemoryDocumentStore` (the KV store's semantics:
+    documents kept as JSON text, a fresh copy per read), domain's Application in
     memory with the production aggregate cache (without it every command replays the whole
     aggregate)."""
     from parallax_domain.factory import application_for
     from parallax_domain.handler import DomainContextHandler
     from parallax_legacy.factory import legacy_handler
+    from parallax_legacy.store import InMemoryDocumentStore
 
     def legacy(context: str) -> Any:
-        return legacy_handler(context, JsonDocumentStore())
+        return legacy_handler(context, InMemoryDocumentStore())
 
     def domain(context: str) -> Any:
         env = {"AGGREGATE_CACHE_MAXSIZE": str(aggregate_cache)} if aggregate_cache else {}
@@ -175,12 +152,13 @@ def synthesize(rooms: int = 4, campaigns: int = 4, seed: int = 7, max_moves: int
     campaign lifecycles, driven through a scratch legacy instance. Interleaved per aggregate
     like live traffic would be; deterministic for a seed."""
     from parallax_legacy.factory import legacy_handler
+    from parallax_legacy.store import InMemoryDocumentStore
 
     async def build() -> list[list[Command]]:
         streams: list[list[Command]] = []
         start = datetime(2025, 1, 1, tzinfo=UTC)
-        game = legacy_handler("game", JsonDocumentStore())
-        campaign = legacy_handler("campaign", JsonDocumentStore())
+        game = legacy_handler("game", InMemoryDocumentStore())
+        campaign = legacy_handler("campaign", InMemoryDocumentStore())
         for r in range(rooms):
             rec = _Recorder(seed * 1_000_003 + r, start)
             room = f"{(seed * 7919 + r * 104_729) % 0xFFFFFF:06X}"
@@ -263,6 +241,13 @@ def replay_command(
         str | None,
         typer.Option("--bisect", help="find the first command after which this aggregate's states differ"),
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="0: both implementations in this process, one command after the other; 2: each in"
+            " a worker process of its own (same results). Default: 2 when there are 2+ CPUs",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
     markdown: Annotated[bool, typer.Option("--markdown", help="print the report as Markdown")] = False,
     html: Annotated[Path | None, typer.Option(help="write the HTML report to this file")] = None,
@@ -286,6 +271,10 @@ def replay_command(
         raise typer.BadParameter(str(exc)) from exc
     if context is not None and context not in ("game", "campaign"):
         raise typer.BadParameter(f"unknown context {context!r}")
+    if workers is None:
+        workers = 2 if (os.cpu_count() or 1) >= 2 else 0
+    elif workers not in (0, 2):
+        raise typer.BadParameter("--workers is 0 (in process) or 2 (one process per implementation)")
     try:
         commands = asyncio.run(_load(file, nats_url or CommonSettings().nats_url, context, t_since, t_until))
     except (BadCommandLine, OSError) as exc:
@@ -317,26 +306,31 @@ def replay_command(
     for suffix in ("-wal", "-shm"):
         Path(f"{store}{suffix}").unlink(missing_ok=True)
     db = SqliteComparisonStore(store)
-    replayer = Replayer(legacy, domain, rule_set, db)
+    replayer = Replayer(legacy, domain, rule_set, db, workers=workers)
     quiet = as_json or markdown
-    if quiet:
-        stats = asyncio.run(replayer.run(commands))
-    else:
-        with _progress() as progress:
-            task = progress.add_task("replaying", total=len(commands), rate="")
-            started = time.perf_counter()
+    replayer.start()  # fork the workers before the progress display starts its thread
+    try:
+        if quiet:
+            stats = asyncio.run(replayer.run(commands))
+        else:
+            with _progress() as progress:
+                task = progress.add_task("replaying", total=len(commands), rate="")
+                started = time.perf_counter()
 
-            def tick(n: int) -> None:
-                progress.advance(task, n)
-                done = progress.tasks[0].completed
-                elapsed = time.perf_counter() - started
-                progress.update(task, rate=f"{done / elapsed:,.0f}/s" if elapsed > 0 else "")
+                def tick(n: int) -> None:
+                    progress.advance(task, n)
+                    done = progress.tasks[0].completed
+                    elapsed = time.perf_counter() - started
+                    progress.update(task, rate=f"{done / elapsed:,.0f}/s" if elapsed > 0 else "")
 
-            stats = asyncio.run(replayer.run(commands, progress=tick))
+                stats = asyncio.run(replayer.run(commands, progress=tick))
+    finally:
+        replayer.close()
     if not quiet:
         console.print(
             f"replayed {stats.compared} commands in {stats.elapsed_s:.2f}s "
-            f"({stats.per_second:,.0f}/s); {stats.duplicates} duplicates skipped; store {store}"
+            f"({stats.per_second:,.0f}/s, {'a worker process per side' if workers else 'in process'}); "
+            f"{stats.duplicates} duplicates skipped; store {store}"
         )
     emit_report(
         db,

@@ -11,7 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from parallax_comparator.core.diff import REJECTED, compare
+from parallax_comparator.core.diff import REJECTED, classify
+from parallax_comparator.core.normalize import normalize
 from parallax_comparator.core.rules import NormalizationRules
 from parallax_comparator.core.signature import mismatch_signature
 
@@ -71,8 +72,47 @@ def evaluate(
     """`status` is the pairing's (`paired`, `missing_legacy`, `missing_domain`): a paired
     command gets its class from the diff; a missing side keeps its status as the result."""
     ctx = context or "unknown"
+    return evaluate_normalized(
+        command_id=command_id,
+        context=ctx,
+        aggregate_id=aggregate_id,
+        command_type=command_type,
+        status=status,
+        reason=reason,
+        left=normalize(legacy, ctx, rules),
+        right=normalize(domain, ctx, rules),
+        rules=rules,
+        compared_at=compared_at,
+        legacy_ms=handler_ms(legacy),
+        domain_ms=handler_ms(domain),
+        legacy_rejected=rejected(legacy),
+        domain_rejected=rejected(domain),
+    )
+
+
+def evaluate_normalized(
+    *,
+    command_id: str,
+    context: str | None,
+    aggregate_id: str | None,
+    command_type: str | None,
+    status: Status,
+    reason: str,
+    left: list[dict[str, Any]],
+    right: list[dict[str, Any]],
+    rules: NormalizationRules,
+    compared_at: float,
+    legacy_ms: float | None,
+    domain_ms: float | None,
+    legacy_rejected: bool,
+    domain_rejected: bool,
+) -> ComparisonRecord:
+    """`evaluate` for responses already normalized (`left` legacy, `right` domain), with the
+    facts normalization drops (handler time, refusal) passed in: the replay normalizes each
+    side where it ran it."""
+    ctx = context or "unknown"
     ctype = command_type or "unknown"
-    comparison, left, right = compare(legacy, domain, ctx, rules)
+    comparison = classify(left, right, context=ctx, rules=rules)
     result: str = comparison.result if status == "paired" else status
     signature: str | None = None
     diffs: list[dict[str, Any]] = []
@@ -91,8 +131,8 @@ def evaluate(
         legacy=left,
         domain=right,
         compared_at=compared_at,
-        legacy_ms=handler_ms(legacy),
-        domain_ms=handler_ms(domain),
-        legacy_rejected=rejected(legacy),
-        domain_rejected=rejected(domain),
+        legacy_ms=legacy_ms,
+        domain_ms=domain_ms,
+        legacy_rejected=legacy_rejected,
+        domain_rejected=domain_rejected,
     )

@@ -195,6 +195,12 @@ class ComparisonStore:
         ]
         return self._insert(rows) if rows else 0
 
+    def add_rows(self, rows: list[tuple[Any, ...]]) -> int:
+        """Store rows already in `COLUMNS` order, the JSON columns as text, in one
+        transaction; returns how many were new. The replay encodes each side once, where it
+        ran it, and does not pay for a second encoding here."""
+        return self._insert(rows) if rows else 0
+
     def _insert(self, rows: list[tuple[Any, ...]]) -> int:
         sql = (
             f"INSERT INTO comparisons ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"

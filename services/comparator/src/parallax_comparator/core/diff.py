@@ -94,6 +94,10 @@ class Comparison(NamedTuple):
 ToleranceFn = Callable[[str], float | None]
 
 _dumps = marshal.dumps
+# Marshal formats 3+ (the default, and the fastest) also record object identity: interned
+# strings, objects referenced twice. Equal values built differently (a parsed document vs
+# literals) then differ; format 2 writes values only, so it is the second try.
+_VALUES_ONLY: Final = 2
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9_\-]+")
 
 
@@ -110,9 +114,9 @@ def _is_number(v: Any) -> bool:
 
 def _same_bytes(a: Any, b: Any) -> bool:
     """Equal marshal bytes: equal values of equal types (sound; unequal bytes prove nothing,
-    e.g. a different key order or object sharing, so the caller then checks in Python)."""
+    e.g. a different key order, so the caller then checks in Python)."""
     try:
-        return _dumps(a) == _dumps(b)
+        return _dumps(a) == _dumps(b) or _dumps(a, _VALUES_ONLY) == _dumps(b, _VALUES_ONLY)
     except ValueError:  # not plain JSON-like data (a custom Sequence, a datetime, ...)
         return False
 
