@@ -3,7 +3,7 @@
 (b) NATS's own weighted subject mapping (server-side split, a second embedded server whose
 config file has `mappings`). All in one run, on this machine. Not a test:
 
-    uv run python bench/router_bench.py [--commands 20000] [--seconds 5]
+    uv run python bench/router_bench.py [--commands 20000] [--seconds 5] [--profile router.pstats]
 
 Writes bench/results/router.json and prints a table. Throughput: INGRESS preloaded with the
 commands, then the hop drains it (HANDLE x2 + ROUTED published and acknowledged; shadow on).
@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import cProfile
 import json
 import os
 import platform
@@ -217,12 +218,23 @@ async def throughput(
     n: int,
     out_stream: str,
     per: int,
+    profile: Path | None = None,
 ) -> float:
     await reset(nc)
     await publish_many(nc, [make_command(i) for i in range(n)])
-    async with hop():
-        started = time.perf_counter()
-        done = await wait_count(nc, out_stream, n * per)
+    # The hop runs in this process and thread, so cProfile sees it (and the bench's polling of
+    # the stream count, a small share).
+    profiler = cProfile.Profile() if profile else None
+    if profiler:
+        profiler.enable()
+    try:
+        async with hop():
+            started = time.perf_counter()
+            done = await wait_count(nc, out_stream, n * per)
+    finally:
+        if profiler:
+            profiler.disable()
+            profiler.dump_stats(profile)
     return n / (done - started)
 
 
@@ -301,14 +313,14 @@ async def latency(
     }
 
 
-async def run(n: int, seconds: float, tmp: Path) -> dict[str, Any]:
+async def run(n: int, seconds: float, tmp: Path, profile: Path | None = None) -> dict[str, Any]:
     main = start_nats(tmp / "main")
     split = start_split_server(tmp / "split")
     try:
         nc = await nats.connect(main.url)
         snc = await nats.connect(split.url)
         bare_tp = await throughput(nc, lambda: bare_hop(main.url), n, "ROUTED", 1)
-        router_tp = await throughput(nc, lambda: router_hop(main.url, nc), n, "ROUTED", 1)
+        router_tp = await throughput(nc, lambda: router_hop(main.url, nc), n, "ROUTED", 1, profile)
         split_tp = await split_throughput(snc, n)
         rate = max(50.0, 0.1 * bare_tp)
         bare_lat = await latency(nc, lambda: bare_hop(main.url), rate, seconds)
@@ -345,6 +357,13 @@ def main() -> None:
     parser.add_argument("--commands", type=int, default=20_000)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--no-uvloop", action="store_true")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="PSTATS",
+        help="cProfile the router's throughput phase into this pstats file "
+        "(slows the router: its figures are then not comparable)",
+    )
     args = parser.parse_args()
     if not args.no_uvloop:
         with contextlib.suppress(ImportError):
@@ -356,7 +375,7 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     tmp = Path(tempfile.mkdtemp(prefix="router-bench-"))
     try:
-        result = asyncio.run(run(args.commands, args.seconds, tmp))
+        result = asyncio.run(run(args.commands, args.seconds, tmp, args.profile))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     result["machine"] = {

@@ -37,6 +37,7 @@ from parallax_runtime.metrics import (
     UNREADABLE,
     ConsumedMessages,
 )
+from parallax_runtime.partition_subscriptions import PartitionSubscriptions
 from parallax_runtime.settings import CommonSettings
 from parallax_runtime.topology import partition_consumers
 
@@ -183,37 +184,24 @@ class HandlerService:
         self.impl = impl
         self.handlers = handlers
         self._js: JetStreamContext | None = None
-        self._subscriptions: list[JetStreamContext.PushSubscription] = []
+        self._subscriptions = PartitionSubscriptions()
         self._consumed = ConsumedMessages(f"parallax-{impl}", subjects.handle_all(impl))
 
     async def start(self) -> None:
         js = self._js = self.broker.connection.jetstream()
-        consumers = partition_consumers(
-            self.impl, lambda p: subjects.handle_partition(self.impl, p), ack_wait_seconds=ACK_WAIT_SECONDS
-        )
-        self._subscriptions = list(
-            await asyncio.gather(
-                *(
-                    js.subscribe(
-                        consumer.subject,
-                        queue=consumer.durable,
-                        durable=consumer.durable,
-                        stream="HANDLE",
-                        config=consumer.config(),
-                        manual_ack=True,
-                        cb=self.on_message,
-                    )
-                    for consumer in consumers
-                )
-            )
+        impl = self.impl
+        await self._subscriptions.subscribe(
+            js,
+            stream="HANDLE",
+            consumers=partition_consumers(
+                impl, lambda p: subjects.handle_partition(impl, p), ack_wait_seconds=ACK_WAIT_SECONDS
+            ),
+            callback_for=lambda _consumer: self.on_message,
         )
 
     async def stop(self) -> None:
         # Finish the commands in hand (each acked after its response), then take no more.
-        subscriptions, self._subscriptions = self._subscriptions, []
-        for subscription in subscriptions:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(subscription.drain(), 5.0)  # type: ignore[no-untyped-call]
+        await self._subscriptions.drain()
 
     async def on_message(self, msg: Msg) -> None:
         impl, handlers = self.impl, self.handlers

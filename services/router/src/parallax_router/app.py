@@ -26,13 +26,14 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.kv import KeyValue
 from parallax_contracts import subjects
-from parallax_contracts.envelopes import Command, utc_now
+from parallax_contracts.envelopes import IMPLS, Command, Impl, utc_now
 from parallax_contracts.ids import is_aggregate_id, is_command_id
 from parallax_rollout.config import default_config
 from parallax_rollout.decision import Decision, decide_command
 from parallax_runtime.connection import kv_bucket, make_broker
 from parallax_runtime.http import service_app
 from parallax_runtime.metrics import LATENCY_BUCKETS, UNREADABLE, ConsumedMessages
+from parallax_runtime.partition_subscriptions import PartitionSubscriptions
 from parallax_runtime.settings import RouterSettings
 from parallax_runtime.topology import AGGREGATES_BUCKET, ROLLOUT_BUCKET, ROUTERS_BUCKET, partition_consumers
 from prometheus_client import Counter, Histogram
@@ -40,6 +41,7 @@ from pydantic import ValidationError
 
 from parallax_router.aggregates import AggregateRecords
 from parallax_router.live_config import LiveConfig
+from parallax_router.publisher import EXPECTED_STREAM, AckedPublisher, Message
 
 log = logging.getLogger("parallax.router")
 
@@ -95,20 +97,19 @@ class Router:
         self.records: AggregateRecords | None = None
         self._heartbeat: asyncio.Task[None] | None = None
         self._routers_kv: KeyValue | None = None
-        self._publish: Callable[..., Awaitable[asyncio.Future[Any]]] | None = None
+        self._publisher: AckedPublisher | None = None
         # Subscribers start with the broker, before `start` has the buckets: wait for it.
         self._ready = asyncio.Event()
         # Metric children, by label values (labels() costs a lock and a dict per call).
         self._routed: dict[tuple[str, str, str, str], Any] = {}
         self._seconds: dict[str, Any] = {}
-        self._subscriptions: list[JetStreamContext.PushSubscription] = []
+        self._subscriptions = PartitionSubscriptions()
         self._consumed = ConsumedMessages("parallax-router", subjects.INGRESS_ALL)
 
     async def start(self) -> None:
         js = self.broker.connection.jetstream()
-        # publish_async: the message is written at once and a future of its ack returned (no
-        # request machinery per copy); the acks are awaited together, bounded by PUBLISH_ACK_TIMEOUT_SECONDS.
-        self._publish = js.publish_async
+        self._publisher = AckedPublisher(self.broker.connection, PUBLISH_ACK_TIMEOUT_SECONDS)
+        await self._publisher.start()
         self.records = AggregateRecords(await kv_bucket(self.broker, AGGREGATES_BUCKET))
         await self.live.start(await kv_bucket(self.broker, ROLLOUT_BUCKET))
         self._routers_kv = await kv_bucket(self.broker, ROUTERS_BUCKET)
@@ -125,32 +126,21 @@ class Router:
         all replicas, one message in flight. nats-py calls `on_message` for one delivery at a
         time per subscription. FastStream's consume path (context, middlewares, dependency
         injection) cost more CPU than routing itself: ~45 % of the router's time, measured."""
-        consumers = partition_consumers(
-            "router", subjects.ingress_partition, ack_wait_seconds=ACK_WAIT_SECONDS
-        )
-        self._subscriptions = list(
-            await asyncio.gather(
-                *(
-                    js.subscribe(
-                        consumer.subject,
-                        queue=consumer.durable,
-                        durable=consumer.durable,
-                        stream="INGRESS",
-                        config=consumer.config(),
-                        manual_ack=True,
-                        cb=functools.partial(self.on_message, consumer.partition),
-                    )
-                    for consumer in consumers
-                )
-            )
+        await self._subscriptions.subscribe(
+            js,
+            stream="INGRESS",
+            consumers=partition_consumers(
+                "router", subjects.ingress_partition, ack_wait_seconds=ACK_WAIT_SECONDS
+            ),
+            callback_for=lambda consumer: functools.partial(self.on_message, consumer.partition),
         )
 
     async def stop(self) -> None:
         # Finish the commands in hand (each is acked after its copies), then stop taking more.
-        subscriptions, self._subscriptions = self._subscriptions, []
-        for subscription in subscriptions:
+        await self._subscriptions.drain()
+        if self._publisher is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(subscription.drain(), 5.0)  # type: ignore[no-untyped-call]
+                await self._publisher.stop()
         if self._heartbeat:
             self._heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -179,8 +169,9 @@ class Router:
         if not self._ready.is_set():
             await self._ready.wait()
         assert self.records is not None
-        with contextlib.suppress(Exception):  # not a JetStream delivery (tests): no continuity
-            self.records.continuity(partition, msg.metadata.sequence.consumer)
+        delivery = _consumer_sequence(msg.reply)
+        if delivery is not None:  # None: not a JetStream delivery (tests), no continuity
+            self.records.continuity(partition, delivery)
         try:
             command = Command.model_validate_json(msg.data)
         except ValidationError:
@@ -212,34 +203,31 @@ class Router:
 
     async def route(self, partition: int, command: Command, body: bytes) -> Decision:
         started = time.perf_counter()
-        assert self.records is not None and self._publish is not None
+        assert self.records is not None and self._publisher is not None
         context, aggregate_id, command_id = command.context, command.aggregate_id, command.command_id
         applied = self.live.current(context)
         record = await self.records.get(partition, context, aggregate_id)
         decision = decide_command(applied.config, record, command)
-        publish = self._publish
-        acks = [
-            await publish(
-                subjects.handle(impl, context, aggregate_id),
+        handle_subjects, routed_subject = _subjects(context, aggregate_id)
+        messages: list[Message] = [
+            (
+                handle_subjects[impl],
                 body,
-                stream="HANDLE",
-                headers={subjects.MSG_ID: f"{command_id}:{impl}", subjects.ROLE: role},
+                {subjects.MSG_ID: f"{command_id}:{impl}", subjects.ROLE: role, EXPECTED_STREAM: "HANDLE"},
             )
             for impl, role in decision.copies
         ]
-        acks.append(
-            await publish(
-                subjects.routed(context, aggregate_id),
+        messages.append(
+            (
+                routed_subject,
                 _routing_record(command, decision, applied.revision),
-                stream="ROUTED",
-                headers={subjects.MSG_ID: command_id},
+                {subjects.MSG_ID: command_id, EXPECTED_STREAM: "ROUTED"},
             )
         )
         # All three in flight at once (one round trip, not three); each is acknowledged by
         # the server before the command is, and duplicates are dropped by Nats-Msg-Id.
-        # On timeout (NATS away) the gather is cancelled, and with it the ack futures, which
-        # frees their places in nats-py's window of pending acks; the command is redelivered.
-        await asyncio.wait_for(asyncio.gather(*acks), PUBLISH_ACK_TIMEOUT_SECONDS)
+        # On an error ack or a timeout (NATS away) this raises and the command is redelivered.
+        await self._publisher.publish(messages)
         # The record is written after the copies: a crash in between redelivers the command,
         # which is decided again from the old record and published again (deduplicated).
         if decision.record_update is not None:
@@ -263,22 +251,49 @@ class Router:
         hist.observe(seconds)
 
 
+@functools.lru_cache(maxsize=8192)
+def _subjects(context: str, aggregate_id: str) -> tuple[dict[Impl, str], str]:
+    """The HANDLE subject of each implementation and the ROUTED subject of an aggregate.
+
+    Cached: the builders check their tokens with regular expressions, three times per command
+    otherwise, and an aggregate's commands keep coming to the replica that has its partition."""
+    handle = {impl: subjects.handle(impl, context, aggregate_id) for impl in IMPLS}
+    return handle, subjects.routed(context, aggregate_id)
+
+
+# What `json.dumps` writes for a string (ensure_ascii, its default): quoted and escaped.
+_json_string = json.encoder.encode_basestring_ascii
+
+
 def _routing_record(command: Command, decision: Decision, revision: int) -> bytes:
-    """The routing record (protocol.md), serialised directly: it is built for every command."""
-    return json.dumps(
-        {
-            "command_id": command.command_id,
-            "context": command.context,
-            "aggregate_id": command.aggregate_id,
-            "type": command.type,
-            "primary": decision.primary,
-            "shadow": decision.shadow,
-            "rule": decision.rule,
-            "config_revision": revision,
-            "routed_at": utc_now().isoformat(),
-        },
-        separators=(",", ":"),
+    """The routing record (protocol.md), byte for byte what `json.dumps(record,
+    separators=(",", ":"))` gives, written without building a dict and walking it: it is built
+    for every command."""
+    shadow = "null" if decision.shadow is None else _json_string(decision.shadow)
+    return (
+        f'{{"command_id":{_json_string(command.command_id)},'
+        f'"context":{_json_string(command.context)},'
+        f'"aggregate_id":{_json_string(command.aggregate_id)},'
+        f'"type":{_json_string(command.type)},'
+        f'"primary":{_json_string(decision.primary)},'
+        f'"shadow":{shadow},'
+        f'"rule":{_json_string(decision.rule)},'
+        f'"config_revision":{int(revision)},'
+        f'"routed_at":{_json_string(utc_now().isoformat())}}}'
     ).encode()
+
+
+def _consumer_sequence(reply: str | None) -> int | None:
+    """The consumer sequence of a JetStream delivery, from its ack subject (None otherwise).
+
+    `msg.metadata` parses every token, the timestamp into a datetime, for this one number.
+    `$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<time>.<pending>`, or
+    with `<domain>.<account hash>.` after `$JS.ACK.` and a random token at the end."""
+    if not reply or not reply.startswith("$JS.ACK."):
+        return None
+    tokens = reply.split(".")
+    token = tokens[6] if len(tokens) == 9 else tokens[8] if len(tokens) >= 12 else ""
+    return int(token) if token.isdigit() else None
 
 
 def register_partition_subscribers(broker: NatsBroker, router: Router) -> None:
