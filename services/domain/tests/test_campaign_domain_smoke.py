@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import uuid
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from parallax_contracts.envelopes import Command, EventDraft
 from parallax_domain.campaign import Campaign, CampaignApplication
+from parallax_domain.campaign.params import (
+    DnsValidationParams,
+    DomainGenerationParams,
+    HttpKeywordValidationParams,
+)
+from parallax_domain.campaign.values import Totals
 from parallax_domain.factory import in_memory_handler
 from parallax_domain.handler import DomainContextHandler
 
@@ -320,3 +329,47 @@ async def test_sqlite_file_reopen(tmp_path: Path) -> None:
         )
     ) == ["campaign_created"]
     reopened.close()
+
+
+# Campaign.__deepcopy__ copies the attribute dict and its lists only: right as long as every
+# other value in a campaign is immutable.
+IMMUTABLE = (str, int, type(None), uuid.UUID, datetime, Totals)
+PARAMS = (DomainGenerationParams, DnsValidationParams, HttpKeywordValidationParams)
+
+
+def assert_immutable_state(campaign: Campaign) -> None:
+    for name, value in vars(campaign).items():
+        if type(value) is list:  # the pending events, which are frozen
+            assert all(dataclasses.is_dataclass(e) for e in value), name
+            continue
+        if isinstance(value, PARAMS):
+            assert type(value).__dataclass_params__.frozen  # type: ignore[attr-defined]
+            for field in dataclasses.fields(value):
+                item = getattr(value, field.name)
+                assert isinstance(item, str | int | tuple), (name, field.name)
+            continue
+        assert isinstance(value, IMMUTABLE), (name, type(value))
+
+
+async def test_campaign_copies_are_independent_and_share_only_immutable_values() -> None:
+    app = CampaignApplication()
+    client = Client(DomainContextHandler(app, in_thread=False))
+    gen = await client.create("domain_generation", DOMAIN_PARAMS)
+    dns = await client.create("dns_validation", {"source_campaign_id": gen, "resolvers": ["::1"]})
+    http = {"source_campaign_id": dns, "keywords": ["k"]}
+    web = await client.create("http_keyword_validation", http)
+    await client.send("start", gen)
+    await client.send("record_progress", gen, {"processed": 1, "succeeded": 1, "failed": 0})
+    await client.send("start", dns)
+    await client.send("fail", dns, {"reason": "resolver down"})
+    for cid in (gen, dns, web):
+        campaign = app.repository.get(uuid.UUID(cid))
+        assert isinstance(campaign, Campaign)
+        assert_immutable_state(campaign)
+
+    original = app.repository.get(uuid.UUID(gen))
+    clone = copy.deepcopy(original)
+    clone.record_progress(1, 0, 1)
+    assert len(clone.pending_events) == 1 and not original.pending_events
+    assert clone.totals.processed == 2 and original.totals.processed == 1
+    assert clone.version == original.version + 1

@@ -17,8 +17,12 @@ behaviour). See docs/performance.md.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
 import eventsourcing.sqlite as es_sqlite
-from eventsourcing.persistence import InfrastructureFactoryError
+from eventsourcing.persistence import InfrastructureFactoryError, StoredEvent
 from eventsourcing.utils import Environment, EnvType
 
 SYNCHRONOUS_LEVELS = ("OFF", "NORMAL", "FULL", "EXTRA")
@@ -42,8 +46,70 @@ class TunedSQLiteConnectionPool(es_sqlite.SQLiteConnectionPool):
         return connection
 
 
+class AutocommitReads(es_sqlite.SQLiteAggregateRecorder):
+    """`select_events` as one plain SELECT, without the library's explicit transaction.
+
+    The library wraps every read in `BEGIN` ... `ROLLBACK` (plus a cursor and two context
+    managers): about 70 % of the cost of the read every command makes (the repository's
+    fast-forward of a cached aggregate). In autocommit mode a single SELECT runs in its own
+    implicit read transaction and sees one consistent snapshot (under WAL, the last commit
+    before it started), which is all one statement needs. Writes keep the library's explicit
+    transactions."""
+
+    def select_events(
+        self,
+        originator_id: UUID | str,
+        *,
+        gt: int | None = None,
+        lte: int | None = None,
+        desc: bool = False,
+        limit: int | None = None,
+    ) -> Sequence[StoredEvent]:
+        statement, params = self._select_statement(originator_id, gt=gt, lte=lte, desc=desc, limit=limit)
+        with self.datastore.get_connection(commit=False) as connection, connection.cursor() as cursor:
+            cursor.execute(statement, params)
+            rows = cursor.fetchall()
+        return [
+            StoredEvent(
+                originator_id=self.convert_originator_id(row["originator_id"]),
+                originator_version=row["originator_version"],
+                topic=row["topic"],
+                state=row["state"],
+            )
+            for row in rows
+        ]
+
+    def _select_statement(
+        self, originator_id: UUID | str, *, gt: int | None, lte: int | None, desc: bool, limit: int | None
+    ) -> tuple[str, list[Any]]:
+        """The library's statement (`SQLiteAggregateRecorder.select_events`), unchanged."""
+        statement = self.select_events_statement
+        params: list[Any] = [originator_id.hex if isinstance(originator_id, UUID) else originator_id]
+        if gt is not None:
+            statement += "AND originator_version>? "
+            params.append(gt)
+        if lte is not None:
+            statement += "AND originator_version<=? "
+            params.append(lte)
+        statement += "ORDER BY originator_version " + ("DESC " if desc else "ASC ")
+        if limit is not None:
+            statement += "LIMIT ? "
+            params.append(limit)
+        return statement, params
+
+
+class TunedSQLiteAggregateRecorder(AutocommitReads):
+    """Snapshots."""
+
+
+class TunedSQLiteApplicationRecorder(AutocommitReads, es_sqlite.SQLiteApplicationRecorder):
+    """Events."""
+
+
 class ParallaxSQLiteFactory(es_sqlite.SQLiteFactory):
     SQLITE_SYNCHRONOUS = "SQLITE_SYNCHRONOUS"
+    aggregate_recorder_class = TunedSQLiteAggregateRecorder
+    application_recorder_class = TunedSQLiteApplicationRecorder
 
     def __init__(self, env: Environment | EnvType | None) -> None:
         super().__init__(env)

@@ -26,7 +26,7 @@ from parallax_domain.campaign.model import Campaign, authorize
 from parallax_domain.campaign.params import CampaignFacts
 from parallax_domain.campaign.public import campaign_state, public_events
 from parallax_domain.campaign.transcodings import register_campaign_transcodings
-from parallax_domain.campaign.values import INVALID_STATE, NOT_FOUND, Rejected
+from parallax_domain.campaign.values import INVALID_STATE, NOT_FOUND, Rejected, campaign_kind
 from parallax_domain.receipts import ReceiptingApplication
 
 _BARE_TRANSITIONS: Final[dict[BareTransition, Callable[[Campaign], None]]] = {
@@ -93,21 +93,19 @@ class CampaignApplication(ReceiptingApplication):
     # --- CampaignDirectory port (value rules on `source_campaign_id`) ---------------------
 
     def facts(self, campaign_id: str) -> CampaignFacts | None:
-        """Kind and owner of another campaign, read from its first event (both are fixed at
-        creation, so version 1 is as good as the latest and costs one stored event)."""
-        try:
-            origin: Aggregate = self.repository.get(UUID(campaign_id), version=1)
-        except AggregateNotFoundError:
+        """Kind and owner of another campaign, read from its first event: both are fixed at
+        creation, so the `Created` event is as good as the latest state, and costs one stored
+        event (no snapshot query, no replay)."""
+        created = self.first_event(UUID(campaign_id))
+        if not isinstance(created, Campaign.Created):  # none, or e.g. a command receipt
             return None
-        if not isinstance(origin, Campaign):
-            return None
-        return CampaignFacts(kind=origin.kind, owner=origin.owner)
+        return CampaignFacts(kind=campaign_kind(created.kind), owner=created.owner)
 
     # --- loading --------------------------------------------------------------------------
 
     def _campaign(self, campaign_id: UUID) -> Campaign:
         try:
-            aggregate: Aggregate = self.repository.get(campaign_id)
+            aggregate = self.load(campaign_id)
         except AggregateNotFoundError:
             raise Rejected(NOT_FOUND) from None
         if not isinstance(aggregate, Campaign):  # e.g. the id of a command receipt
@@ -115,8 +113,5 @@ class CampaignApplication(ReceiptingApplication):
         return aggregate
 
     def _exists(self, campaign_id: UUID) -> bool:
-        try:
-            self.repository.get(campaign_id, version=1)
-        except AggregateNotFoundError:
-            return False
-        return True
+        """Whether anything (a campaign, or any other aggregate) is stored under this id."""
+        return bool(self.recorder.select_events(campaign_id, limit=1))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from decimal import Decimal
-from typing import Final, Literal
+from typing import Any, Final, Literal
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
@@ -158,6 +158,21 @@ class Campaign(Aggregate):
         self.status: Status = "draft"
         self.totals = Totals()
         self.failure_reason: str | None = None
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Campaign:
+        """A cheap deep copy: a command copies its campaign up to three times (out of the
+        repository's cache, and twice to render public events from the state before it), and
+        the generic deepcopy walked every value object field by field.
+
+        The state holds only immutable values (str, int, None, UUID, datetime, and frozen
+        dataclasses of those and of tuples) besides the list of pending events (immutable
+        events); copying that list is a deep copy. `tests/test_campaign_domain_smoke.py`
+        checks the types."""
+        clone = object.__new__(type(self))
+        clone.__dict__.update(
+            {key: list(value) if type(value) is list else value for key, value in self.__dict__.items()}
+        )
+        return clone
 
     # --- queries --------------------------------------------------------------------------
 

@@ -23,8 +23,6 @@ SNAPSHOT_INTERVAL = 50
 class GameApplication(ReceiptingApplication):
     """The domain implementation of the game context (one `Room` aggregate per room id)."""
 
-    # Defaults; the process environment and the `env` argument override them.
-    env: ClassVar[dict[str, str]] = {"AGGREGATE_CACHE_MAXSIZE": "1000"}
     snapshotting_intervals: ClassVar[dict[type[Any], int]] = {Room: SNAPSHOT_INTERVAL}
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
@@ -33,7 +31,7 @@ class GameApplication(ReceiptingApplication):
 
     def get_room(self, room_id: str) -> Room | None:
         try:
-            room: Aggregate = self.repository.get(room_uuid(room_id))
+            room = self.load(room_uuid(room_id))
         except AggregateNotFoundError:
             return None
         assert isinstance(room, Room)

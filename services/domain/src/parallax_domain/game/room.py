@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any, Final
 
 from eventsourcing.domain import Aggregate, event
@@ -50,6 +51,9 @@ class Rejected(Exception):
         self.code = code
 
 
+# Every command of a room computes its id (uuid5 hashes with SHA-1); a room lives for many
+# commands.
+@lru_cache(maxsize=4096)
 def room_uuid(room_id: str) -> uuid.UUID:
     return uuid.uuid5(ROOM_NAMESPACE, room_id)
 
