@@ -85,7 +85,11 @@ def audit(context: str) -> str:
 # one aggregate always land in one partition. Publishers keep using the subjects above; consumers
 # filter one partition each (one durable consumer per partition, one message in flight). The
 # number is part of the stored subjects: change it only on drained streams.
-PARTITIONS = 128
+# 32, not more: nats-server rewrites a file consumer's state file up to ten times a second while it
+# is busy, so the server's cost grows with the number of active consumers (three per partition),
+# and 128 partitions spent most of the server's CPU there under load (docs/performance.md).
+# 32 still lets a service run up to 32 replicas, and no single replica ran faster with more.
+PARTITIONS = 32
 
 
 def ingress_partition(partition: int) -> str:
