@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 import pytest
+from nats.aio.client import Client
 from parallax_comparator.app import consumer_ack_wait, orphan_max_age
 from parallax_comparator.core.pairing import PairingSettings, PairingTable
 from parallax_contracts.envelopes import Command, EventDraft
@@ -34,29 +35,31 @@ def test_events_wait_for_a_routing_record_redelivered_after_a_comparator_restart
     assert (outcome.status, outcome.reason) == ("paired", "complete")
 
 
-class _LostPublishes:
-    """A JetStream context whose publish acknowledgements never come (lost in a NATS restart)."""
-
-    def __init__(self) -> None:
-        self.published = 0
-
-    async def publish_async(self, *args: Any, **kwargs: Any) -> asyncio.Future[None]:
-        self.published += 1
-        return asyncio.get_running_loop().create_future()
-
-
 async def test_a_response_whose_acks_never_come_fails_instead_of_hanging(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, nc: Client
 ) -> None:
+    """A publish lost in a NATS restart is never acknowledged: the handler shell's publisher
+    must give up (and the command be retried) rather than hold its partition for ever."""
     monkeypatch.setattr(handler_service, "PUBLISH_ACK_TIMEOUT_SECONDS", 0.2)
-    js = _LostPublishes()
+    # A core subscriber takes the events and never answers, as no stream does.
+    silent_subject = f"parallax.silent.{uuid.uuid4().hex}"
+    monkeypatch.setattr(handler_service, "events_subject", lambda impl, command: silent_subject)
+    silent = await nc.subscribe(silent_subject)
+    publisher = handler_service.response_publisher(nc)
+    await publisher.start()
     command = Command(
         command_id=str(uuid.uuid4()), context="game", aggregate_id="ABC123", type="get_room_state", actor="u"
     )
     drafts = [EventDraft(type="room_state", payload={}, audience=["u"])]
-    with pytest.raises(TimeoutError):
-        await asyncio.wait_for(
-            handler_service.publish_response(js, "legacy", "primary", command, drafts, 0.1),  # type: ignore[arg-type]
-            5.0,
+    try:
+        publishing = asyncio.create_task(
+            handler_service.publish_response(publisher, "legacy", "primary", command, drafts, 0.1)
         )
-    assert js.published == 1
+        done, _ = await asyncio.wait({publishing}, timeout=3.0)
+        assert publishing in done, "the response's publish still waits for acks that never come"
+        assert isinstance(publishing.exception(), TimeoutError)
+        assert silent.pending_msgs == 1  # published once, then given up on
+        assert publisher.pending() == 0
+    finally:
+        await publisher.stop()
+        await silent.unsubscribe()

@@ -1,7 +1,7 @@
-"""The router's acknowledged publishing (`parallax_router.publisher`) and its hand-written
-encodings, on the real NATS: a group returns only once JetStream stored every message, in order;
-an error ack, a subject no stream takes and silence each fail the group, and nothing is left
-behind."""
+"""Acknowledged group publishing (`parallax_runtime.acked_publisher`: the router's copies and
+record, the handlers' responses) and its hand-written encodings, on the real NATS: a group
+returns only once JetStream stored every message, in order; an error ack, a subject no stream
+takes and silence each fail the group, and nothing is left behind."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from nats.js.errors import APIError, NoStreamResponseError
 from parallax_contracts import subjects
 from parallax_rollout.decision import AggregateRecord, Decision
 from parallax_router.app import _consumer_sequence, _routing_record
-from parallax_router.publisher import EXPECTED_STREAM, AckedPublisher, header_block
+from parallax_runtime.acked_publisher import EXPECTED_STREAM, AckedPublisher, header_block
 from router_support import command, read_stream
 
 pytestmark = pytest.mark.integration

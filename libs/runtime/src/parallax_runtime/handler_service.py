@@ -16,17 +16,17 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from faststream import AckPolicy
 from faststream.asgi import AsgiFastStream
-from faststream.nats import JStream, NatsBroker
+from faststream.nats import NatsBroker
+from nats.aio.client import Client
 from nats.aio.msg import Msg
-from nats.js import JetStreamContext
 from parallax_contracts import subjects
 from parallax_contracts.envelopes import Command, EventDraft, Impl, Role, rejection, wrap_response
 from parallax_contracts.handling import ContextHandler
 from parallax_contracts.ids import is_aggregate_id, is_command_id
 from pydantic import ValidationError
 
+from parallax_runtime.acked_publisher import AckedPublisher, Message
 from parallax_runtime.connection import make_broker
 from parallax_runtime.http import service_app
 from parallax_runtime.metrics import (
@@ -37,7 +37,7 @@ from parallax_runtime.metrics import (
     UNREADABLE,
     ConsumedMessages,
 )
-from parallax_runtime.partition_subscriptions import PartitionSubscriptions
+from parallax_runtime.partition_subscriptions import PartitionSubscriptions, document_partition_subscribers
 from parallax_runtime.settings import CommonSettings
 from parallax_runtime.topology import partition_consumers
 
@@ -117,35 +117,46 @@ def events_subject(impl: Impl, command: Command) -> str:
     return f"{subjects.PREFIX}.events.{impl}.unroutable"
 
 
+def response_messages(
+    impl: Impl, role: Role, command: Command, drafts: list[EventDraft], handler_ms: float
+) -> list[Message]:
+    """The EVENTS messages of one response, in order."""
+    subject = events_subject(impl, command)
+    return [
+        (
+            subject,
+            event.model_dump_json().encode(),
+            # The role in a header too: the gateway skips shadow events without parsing them.
+            {subjects.MSG_ID: f"{command.command_id}:{impl}:{event.seq}", subjects.ROLE: role},
+        )
+        for event in wrap_response(command, drafts, impl=impl, role=role, handler_ms=handler_ms)
+    ]
+
+
+def response_publisher(nc: Client) -> AckedPublisher:
+    """The publisher of a handler replica's responses (start it before use)."""
+    return AckedPublisher(nc, PUBLISH_ACK_TIMEOUT_SECONDS)
+
+
 async def publish_response(
-    js: JetStreamContext,
+    publisher: AckedPublisher,
     impl: Impl,
     role: Role,
     command: Command,
     drafts: list[EventDraft],
     handler_ms: float,
 ) -> None:
-    """`js`: one JetStreamContext kept for the service's life (a fresh one per response would
-    open a new reply subscription, and a task in nats-py, for every command)."""
-    subject = events_subject(impl, command)
-    # Published back to back on one connection (so stored in order), acknowledged together.
-    acks = [
-        await js.publish_async(
-            subject,
-            event.model_dump_json().encode(),
-            # The role in a header too: the gateway skips shadow events without parsing them.
-            headers={subjects.MSG_ID: f"{command.command_id}:{impl}:{event.seq}", subjects.ROLE: role},
-        )
-        for event in wrap_response(command, drafts, impl=impl, role=role, handler_ms=handler_ms)
-    ]
-    # nats-py's publish_async futures have no timeout: a publish lost in a NATS restart would
-    # never be acknowledged and the partition would wait for ever (found by the chaos suite).
-    # A timeout raises, so the command is retried in place and published again (deduplicated).
-    await asyncio.wait_for(asyncio.gather(*acks), PUBLISH_ACK_TIMEOUT_SECONDS)
+    """Published back to back on one connection (so stored in order), acknowledged together.
+
+    A publish lost in a NATS restart is never acknowledged: the publisher's timeout
+    (PUBLISH_ACK_TIMEOUT_SECONDS) raises, so the command is retried in place and published
+    again, the duplicates dropped by their Nats-Msg-Id. Without it the partition would wait for
+    ever (found by the chaos suite)."""
+    await publisher.publish(response_messages(impl, role, command, drafts, handler_ms))
 
 
 async def handle_and_answer(
-    js: JetStreamContext,
+    publisher: AckedPublisher,
     impl: Impl,
     role: Role,
     command: Command,
@@ -161,7 +172,7 @@ async def handle_and_answer(
     elapsed = time.perf_counter() - started
     HANDLER_SECONDS.labels(impl, context).observe(elapsed)
     rejected = len(drafts) == 1 and drafts[0].type == "command_rejected"
-    await publish_response(js, impl, role, command, drafts, round(elapsed * 1000, 3))
+    await publish_response(publisher, impl, role, command, drafts, round(elapsed * 1000, 3))
     HANDLED.labels(impl, context, role, "rejected" if rejected else "accepted").inc()
     if rejected:
         REJECTIONS.labels(impl, context, str(drafts[0].payload.get("code"))).inc()
@@ -183,15 +194,16 @@ class HandlerService:
         self.broker = broker
         self.impl = impl
         self.handlers = handlers
-        self._js: JetStreamContext | None = None
+        self._publisher: AckedPublisher | None = None
         self._subscriptions = PartitionSubscriptions()
         self._consumed = ConsumedMessages(f"parallax-{impl}", subjects.handle_all(impl))
 
     async def start(self) -> None:
-        js = self._js = self.broker.connection.jetstream()
+        self._publisher = response_publisher(self.broker.connection)
+        await self._publisher.start()
         impl = self.impl
         await self._subscriptions.subscribe(
-            js,
+            self.broker.connection.jetstream(),
             stream="HANDLE",
             consumers=partition_consumers(
                 impl, lambda p: subjects.handle_partition(impl, p), ack_wait_seconds=ACK_WAIT_SECONDS
@@ -202,11 +214,14 @@ class HandlerService:
     async def stop(self) -> None:
         # Finish the commands in hand (each acked after its response), then take no more.
         await self._subscriptions.drain()
+        publisher, self._publisher = self._publisher, None
+        if publisher is not None:
+            with contextlib.suppress(Exception):  # NATS away: nothing left to wait for
+                await publisher.stop()
 
     async def on_message(self, msg: Msg) -> None:
-        impl, handlers = self.impl, self.handlers
-        if self._js is None:
-            self._js = self.broker.connection.jetstream()
+        impl, handlers, publisher = self.impl, self.handlers, self._publisher
+        assert publisher is not None, "HandlerService.start was not awaited"
         readable = True
         try:
             command: Command | None = Command.model_validate_json(msg.data)
@@ -227,7 +242,7 @@ class HandlerService:
         delay = RETRY_FIRST_DELAY_SECONDS
         while True:
             try:
-                await handle_and_answer(self._js, impl, role, command, handler, context)
+                await handle_and_answer(publisher, impl, role, command, handler, context)
                 break
             except Exception:
                 # Retried here rather than nacked: a nack would let the aggregate's next
@@ -246,23 +261,17 @@ class HandlerService:
 def register_handler_subscriber(broker: NatsBroker, impl: Impl) -> None:
     """Declares the HANDLE partition subscribers of `impl` on `broker`, for the AsyncAPI
     document: the running service consumes the same consumers through `HandlerService`."""
-
-    async def on_command() -> None:  # never called: `broker` is never started
-        raise RuntimeError("documentation only")
-
-    for consumer in partition_consumers(
-        impl, lambda p: subjects.handle_partition(impl, p), ack_wait_seconds=ACK_WAIT_SECONDS
-    ):
-        broker.subscriber(
-            consumer.subject,
-            stream=JStream("HANDLE", declare=False),
-            durable=consumer.durable,
-            queue=consumer.durable,
-            config=consumer.config(),
-            ack_policy=AckPolicy.MANUAL,
-            title=f"{impl}-p{consumer.partition}",
-            description=f"Commands of HANDLE partition {consumer.partition} for the {impl} implementation.",
-        )(on_command)
+    document_partition_subscribers(
+        broker,
+        stream="HANDLE",
+        consumers=partition_consumers(
+            impl, lambda p: subjects.handle_partition(impl, p), ack_wait_seconds=ACK_WAIT_SECONDS
+        ),
+        title=lambda consumer: f"{impl}-p{consumer.partition}",
+        description=lambda consumer: (
+            f"Commands of HANDLE partition {consumer.partition} for the {impl} implementation."
+        ),
+    )
 
 
 def handler_app(

@@ -15,6 +15,8 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Iterable
 
+from faststream import AckPolicy
+from faststream.nats import JStream, NatsBroker
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
@@ -68,3 +70,34 @@ class PartitionSubscriptions:
         for subscription in subscriptions:
             with contextlib.suppress(Exception):  # NATS away: the consumer redelivers
                 await asyncio.wait_for(subscription.drain(), timeout)  # type: ignore[no-untyped-call]
+
+
+def document_partition_subscribers(
+    broker: NatsBroker,
+    *,
+    stream: str,
+    consumers: Iterable[PartitionConsumer],
+    title: Callable[[PartitionConsumer], str],
+    description: Callable[[PartitionConsumer], str],
+) -> None:
+    """Declare one FastStream subscriber per consumer on `broker`, which is never started: it
+    carries the subscribers for the service's AsyncAPI document, while the running service
+    consumes the same durable consumers, with the same config, through `PartitionSubscriptions`.
+    """
+
+    async def documentation_only() -> None:  # never called: `broker` is never started
+        raise RuntimeError("documentation only")
+
+    for consumer in consumers:
+        broker.subscriber(
+            consumer.subject,
+            stream=JStream(stream, declare=False),
+            durable=consumer.durable,
+            # Push with a deliver group and one message in flight: one replica at a time per
+            # partition (docs/scaling.md).
+            queue=consumer.durable,
+            config=consumer.config(),
+            ack_policy=AckPolicy.MANUAL,
+            title=title(consumer),
+            description=description(consumer),
+        )(documentation_only)

@@ -16,12 +16,10 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
-from faststream import AckPolicy
 from faststream.asgi import AsgiFastStream
-from faststream.nats import JStream, NatsBroker, NatsMessage
+from faststream.nats import NatsBroker
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.kv import KeyValue
@@ -30,10 +28,11 @@ from parallax_contracts.envelopes import IMPLS, Command, Impl, utc_now
 from parallax_contracts.ids import is_aggregate_id, is_command_id
 from parallax_rollout.config import default_config
 from parallax_rollout.decision import Decision, decide_command
+from parallax_runtime.acked_publisher import EXPECTED_STREAM, AckedPublisher, Message
 from parallax_runtime.connection import kv_bucket, make_broker
 from parallax_runtime.http import service_app
 from parallax_runtime.metrics import LATENCY_BUCKETS, UNREADABLE, ConsumedMessages
-from parallax_runtime.partition_subscriptions import PartitionSubscriptions
+from parallax_runtime.partition_subscriptions import PartitionSubscriptions, document_partition_subscribers
 from parallax_runtime.settings import RouterSettings
 from parallax_runtime.topology import AGGREGATES_BUCKET, ROLLOUT_BUCKET, ROUTERS_BUCKET, partition_consumers
 from prometheus_client import Counter, Histogram
@@ -41,7 +40,6 @@ from pydantic import ValidationError
 
 from parallax_router.aggregates import AggregateRecords
 from parallax_router.live_config import LiveConfig
-from parallax_router.publisher import EXPECTED_STREAM, AckedPublisher, Message
 
 log = logging.getLogger("parallax.router")
 
@@ -296,39 +294,21 @@ def _consumer_sequence(reply: str | None) -> int | None:
     return int(token) if token.isdigit() else None
 
 
-def register_partition_subscribers(broker: NatsBroker, router: Router) -> None:
+def register_partition_subscribers(broker: NatsBroker) -> None:
     """One subscriber per INGRESS partition (docs/scaling.md), declared on the broker that the
     AsyncAPI document describes; the running router consumes the same consumers through
     nats-py (`Router.subscribe`)."""
-    for consumer in partition_consumers(
-        "router", subjects.ingress_partition, ack_wait_seconds=ACK_WAIT_SECONDS
-    ):
-        partition = consumer.partition
-        broker.subscriber(
-            consumer.subject,
-            stream=JStream("INGRESS", declare=False),
-            durable=consumer.durable,
-            # Push with a deliver group and one message in flight: one replica at a time
-            # per partition (a pulled batch would be handled concurrently by FastStream).
-            queue=consumer.durable,
-            config=consumer.config(),
-            ack_policy=AckPolicy.MANUAL,
-            title=f"router-p{partition}",
-            description=f"Commands of INGRESS partition {partition}, routed to primary and shadow.",
-        )(_ingress_handler(router, partition))
-
-
-def _ingress_handler(router: Router, partition: int) -> Callable[[], Awaitable[None]]:
-    broker = router.broker
-
-    # No parameters: FastStream injects nothing (an injected NatsMessage is resolved through a
-    # worker thread, a hop per message on the hot path); the message comes from the context.
-    async def on_ingress() -> None:
-        message: NatsMessage = broker.context.get_local("message")
-        await router.on_message(partition, message.raw_message)
-
-    on_ingress.__name__ = f"on_ingress_p{partition}"
-    return on_ingress
+    document_partition_subscribers(
+        broker,
+        stream="INGRESS",
+        consumers=partition_consumers(
+            "router", subjects.ingress_partition, ack_wait_seconds=ACK_WAIT_SECONDS
+        ),
+        title=lambda consumer: f"router-p{consumer.partition}",
+        description=lambda consumer: (
+            f"Commands of INGRESS partition {consumer.partition}, routed to primary and shadow."
+        ),
+    )
 
 
 def create_app(settings: RouterSettings | None = None) -> AsgiFastStream:
@@ -337,7 +317,7 @@ def create_app(settings: RouterSettings | None = None) -> AsgiFastStream:
     router = Router(settings, broker)
     # Never started: it carries the subscribers for the AsyncAPI document only.
     documented = make_broker(settings, name="router")
-    register_partition_subscribers(documented, router)
+    register_partition_subscribers(documented)
     return service_app(
         broker,
         settings=settings,

@@ -1,4 +1,5 @@
-"""JetStream publishes acknowledged as a group: the copies and the record of one command.
+"""JetStream publishes acknowledged as a group: the router's copies and record of one command,
+a handler's events of one response.
 
 nats-py's `publish_async` pays per message for a NUID and a random token (the reply subject), a
 semaphore taken through `asyncio.wait_for`, a future with a done callback and a `PubAck`
@@ -118,8 +119,8 @@ class AckedPublisher:
         same checks, then the same HPUB written to the same pending buffer and flusher.
 
         Through nats-py internals (`_send_command`, `_flush_pending`...), pinned by uv.lock;
-        tests/router/test_router_publisher.py and every router test publish through here. The
-        subject is not checked again: the router builds it from validated tokens."""
+        tests/router/test_router_publisher.py and every router and handler test publish through
+        here. The subject is not checked again: callers build it from validated tokens."""
         nc = self._nc
         if nc.is_closed:
             raise ConnectionClosedError
