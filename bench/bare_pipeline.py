@@ -19,6 +19,7 @@ import asyncio
 import sys
 
 import nats
+from event_loop import install_uvloop  # bench/, beside this script
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
@@ -108,6 +109,7 @@ async def handler(url: str, impl: str) -> None:
 
 def main() -> None:
     role, url = sys.argv[1], sys.argv[2]
+    install_uvloop()
     if role == "provision":
         asyncio.run(provision(url))
     elif role == "router":

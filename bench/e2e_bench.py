@@ -29,6 +29,7 @@ from typing import Any
 
 import nats
 import websockets
+from event_loop import NO_UVLOOP, install_uvloop  # bench/, beside this script
 from parallax_cli.sim.client import SimClient
 from parallax_cli.sim.players import Tally, play_room, run_campaign
 from parallax_cli.stack import Stack, running_stack
@@ -345,7 +346,13 @@ def main() -> None:
     parser.add_argument("--campaigns", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--bare-count", type=int, default=20000)
+    parser.add_argument(
+        "--no-uvloop", action="store_true", help="asyncio's own loop for the load generator and bare roles"
+    )
     args = parser.parse_args()
+    if args.no_uvloop:
+        os.environ[NO_UVLOOP] = "1"  # inherited by the bare pipeline's role processes
+    uvloop = install_uvloop()
     load_before = os.getloadavg()
     console.print("[bold]bare pipeline[/] ...")
     bare = measure_bare(args.bare_count, args.seconds)
@@ -361,6 +368,7 @@ def main() -> None:
         "throughput_ratio": round(ratio, 3),
         # Other work on this shared machine skews every figure: the load when this run began.
         "load_average_before": load_before,
+        "uvloop": uvloop,
         "targets": {"throughput_ratio": ">= 0.5", "p99_at_25_percent_ms": "<= 50"},
     }
     RESULTS.mkdir(exist_ok=True)
