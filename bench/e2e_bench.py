@@ -6,7 +6,9 @@ Both measured in this run, on this machine, each on a fresh embedded nats-server
   * Parallax: gateway -> router -> both handlers (shadow on) -> comparator, simulated users over
     real WebSockets: maximum commands/s with many rooms playing whole games plus campaigns, then
     latency at 25 % of the *bare* maximum (open loop), and the comparator's lag.
-The headline is the ratio. Results: bench/results/e2e.json.
+The headline is the ratio. Each maximum also records the CPU time per command of every process
+(bench/process_cpu.py), nats-server and the load generator included, and of the whole machine.
+Results: bench/results/e2e.json.
 
     uv run python bench/e2e_bench.py [--rooms 100] [--seconds 20]
 """
@@ -36,6 +38,7 @@ from parallax_cli.stack import Stack, running_stack
 from parallax_gateway.auth import mint_token
 from parallax_runtime.embedded_nats import embedded_nats
 from parallax_runtime.settings import GatewaySettings
+from process_cpu import CpuMeter
 from rich.console import Console
 from rich.table import Table
 
@@ -113,18 +116,27 @@ async def bare_run(
     return result
 
 
+BARE_ROLES = ("router", "handler-legacy", "handler-domain")
+
+
 def measure_bare(count: int, seconds: float) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp, embedded_nats(Path(tmp) / "nats") as server:
         script = str(HERE / "bare_pipeline.py")
         subprocess.run([sys.executable, script, "provision", server.url], check=True)
-        roles = [
-            subprocess.Popen([sys.executable, script, role, server.url])
-            for role in ("router", "handler-legacy", "handler-domain")
-        ]
+        roles = [subprocess.Popen([sys.executable, script, role, server.url]) for role in BARE_ROLES]
         try:
             time.sleep(1.0)
             asyncio.run(bare_run(server.url, count=2000, rate=None, seconds=None))  # warm-up
+            meter = CpuMeter(
+                {
+                    "nats-server": server.process.pid,
+                    **{role: process.pid for role, process in zip(BARE_ROLES, roles, strict=True)},
+                    "load generator": os.getpid(),
+                }
+            )
+            meter.start()
             maximum = asyncio.run(bare_run(server.url, count=count, rate=None, seconds=None))
+            maximum["cpu"] = meter.stop(maximum["commands"])
             top = maximum["per_second"]
             at25 = asyncio.run(bare_run(server.url, count=None, rate=0.25 * top, seconds=seconds))
             at10 = asyncio.run(bare_run(server.url, count=None, rate=0.10 * top, seconds=seconds))
@@ -183,7 +195,9 @@ class LoadSocket:
             self.reader.cancel()
 
 
-async def parallax_max(stack: Stack, rooms: int, campaigns: int, seconds: float) -> dict[str, Any]:
+async def parallax_max(
+    stack: Stack, rooms: int, campaigns: int, seconds: float, meter: CpuMeter | None = None
+) -> dict[str, Any]:
     tally = Tally()
     players = [
         [SimClient(stack.gateway_ws, mint_token(f"b{r}-{i}", SECRET, []), f"b{r}-{i}") for i in range(4)]
@@ -229,9 +243,12 @@ async def parallax_max(stack: Stack, rooms: int, campaigns: int, seconds: float)
     await asyncio.sleep(3.0)  # warm-up
     before = tally.sent
     began = time.perf_counter()
+    if meter:
+        meter.start()
     await asyncio.sleep(seconds)
     counted = tally.sent - before
     elapsed = time.perf_counter() - began
+    cpu = meter.stop(counted) if meter else None
     # Cancel until every script stopped: on Python 3.11, `asyncio.wait_for` can swallow a
     # cancellation that races its inner wait (the players' clients use it), and a script whose
     # cancellation was swallowed would play on for ever.
@@ -247,6 +264,7 @@ async def parallax_max(stack: Stack, rooms: int, campaigns: int, seconds: float)
         "commands": counted,
         "seconds": elapsed,
         "per_second": counted / elapsed,
+        "cpu": cpu,
     }
 
 
@@ -323,7 +341,14 @@ def measure_parallax(rooms: int, campaigns: int, seconds: float, bare_max: float
         tempfile.TemporaryDirectory() as tmp,
         running_stack(Path(tmp), free_ports=True, extra_env=env) as stack,
     ):
-        maximum = asyncio.run(parallax_max(stack, rooms, campaigns, seconds))
+        meter = CpuMeter(
+            {
+                **({"nats-server": stack.embedded.process.pid} if stack.embedded else {}),
+                **{name: service.process.pid for name, service in stack.services.items()},
+                "load generator": os.getpid(),
+            }
+        )
+        maximum = asyncio.run(parallax_max(stack, rooms, campaigns, seconds, meter))
         lag_after_max = comparator_lag(stack)
         at25 = asyncio.run(parallax_latency(stack, 0.25 * bare_max, seconds))
         lag_after_latency = comparator_lag(stack)
@@ -338,6 +363,13 @@ def measure_parallax(rooms: int, campaigns: int, seconds: float, bare_max: float
         "comparator_after_latency": lag_after_latency,
         "at_25_percent_of_own_max": own25,
     }
+
+
+def _cpu_cell(cpu: dict[str, Any] | None, key: str) -> str:
+    if not cpu:
+        return "-"
+    figures = cpu["processes"].get(key) or cpu.get(key)
+    return "-" if figures is None else f"{figures['us_per_command']:.0f}"
 
 
 def main() -> None:
@@ -393,6 +425,12 @@ def main() -> None:
         "comparator lag after max load (s)", "-", str(parallax["comparator_after_max"]["lag_seconds"])
     )
     table.add_row("throughput ratio (target >= 0.5)", "", f"{ratio:.2f}")
+    for label, key in (("nats-server", "nats-server"), ("whole machine", "machine"), ("other work", "other")):
+        table.add_row(
+            f"CPU per command at max: {label} (us)",
+            _cpu_cell(bare["max"].get("cpu"), key),
+            _cpu_cell(parallax["max"].get("cpu"), key),
+        )
     console.print(table)
     console.print(f"wrote {RESULTS / 'e2e.json'}")
 
