@@ -3,6 +3,7 @@ the report model's pure aggregation; the renderers; the HTML in headless Chromiu
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -133,6 +134,24 @@ def test_store_queries_and_retention(store: ComparisonStore) -> None:
     deleted = store.delete_older_than(T0 + 1800)
     assert deleted == 300 + 20
     assert store.count() == 320
+
+
+def test_add_new_returns_what_it_stored(store: ComparisonStore) -> None:
+    recs = records()
+    assert store.add_new(recs[:5]) == recs[:5]
+    # Stored before (3, 4), new (5, 6), and 5 twice in the batch: stored and returned once.
+    assert store.add_new([recs[3], recs[5], recs[4], recs[5], recs[6]]) == [recs[5], recs[6]]
+    assert store.add_new([]) == []
+    assert store.count() == 7
+
+
+def test_a_failed_batch_stores_nothing_and_the_store_keeps_working(store: ComparisonStore) -> None:
+    recs = records()
+    broken = dataclasses.replace(recs[2], context=None)  # type: ignore[arg-type]  # NOT NULL
+    with pytest.raises(Exception, match=r"(?i)not.null"):
+        store.add_new([recs[0], recs[1], broken])
+    assert store.count() == 0  # one transaction: the valid rows went with it
+    assert store.add_new(recs[:3]) == recs[:3]
 
 
 def test_old_sqlite_store_gains_the_new_columns(tmp_path: Path) -> None:

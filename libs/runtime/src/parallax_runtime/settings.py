@@ -140,6 +140,11 @@ class ComparatorSettings(CommonSettings):
     # Comparisons older than this are deleted (checked hourly); 0 keeps everything.
     retention_days: float = Field(default=30.0, ge=0)
     retention_check_seconds: float = Field(default=3600.0, gt=0)
+    # Group commit: the comparisons of several commands share one store transaction, committed
+    # once store_batch_max wait or store_batch_seconds after the first of them, whichever
+    # comes first; their messages are acked after that commit (docs/comparison.md).
+    store_batch_max: int = Field(default=256, ge=1)
+    store_batch_seconds: float = Field(default=0.025, ge=0)
 
     # The guard (rollout.md, "Guard"): per context, over a sliding window of comparisons.
     guard_enabled: bool = True

@@ -2,7 +2,8 @@
 
 Acks are deferred until a command is resolved and stored, so a comparator that stops loses
 nothing: JetStream redelivers what was pending (consumers allow that many unacked messages),
-and the store ignores a comparison it already has.
+and the store ignores a comparison it already has. Resolved commands are stored in groups, one
+transaction for several (`CommitBatch`); each is acked after the commit that stored it.
 Run with `parallax run comparator`.
 """
 
@@ -31,6 +32,7 @@ from parallax_runtime.metrics import ConsumedMessages
 from parallax_runtime.settings import ComparatorSettings
 from prometheus_client import Counter, Gauge, Histogram
 
+from parallax_comparator.commit_batch import CommitBatch
 from parallax_comparator.core.pairing import PairingSettings, PairingTable, PairOutcome
 from parallax_comparator.core.rules import DEFAULT_RULES_PATH, RulesFile
 from parallax_comparator.guard import Guard, GuardSettings
@@ -60,6 +62,9 @@ Body = bytes
 # The router's ack_wait (a router killed between the copies and the record redelivers the
 # command after it) plus a margin.
 ROUTER_REDELIVERY_SECONDS = 30.0
+# After a failed commit (PostgreSQL down, disk full), the next attempt: not at every message,
+# each of which may wait for a connection timeout on the event loop.
+STORE_RETRY_SECONDS = 1.0
 
 
 def consumer_ack_wait(settings: ComparatorSettings) -> float:
@@ -92,7 +97,8 @@ class Comparator:
         self.store: ComparisonStore = open_store(settings)
         self.guard = Guard(GuardSettings.from_settings(settings))
         self.trips: list[TripOutcome] = []
-        # Messages not acked yet, by command id: acked once the command is resolved.
+        self.batch = CommitBatch(settings.store_batch_max, settings.store_batch_seconds)
+        # Messages not acked yet, by command id: acked once the command is resolved and stored.
         self.unacked: defaultdict[str, list[Msg]] = defaultdict(list)
         self.routed_at: dict[str, float] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -126,6 +132,7 @@ class Comparator:
         self._tasks = [
             asyncio.create_task(self._expire_loop()),
             asyncio.create_task(self._retention_loop()),
+            asyncio.create_task(self._commit_loop()),
         ]
 
     async def stop(self) -> None:
@@ -139,6 +146,10 @@ class Comparator:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+        # Commit what is batched while the connection can still carry the acks (the broker
+        # closes after the shutdown hooks).
+        if not await self.flush():
+            log.error("stopping with %d comparisons not stored: their input is redelivered", len(self.batch))
         # The store stays open: a message handler may still be finishing (the broker stops
         # after the shutdown hooks); it is closed with the process.
 
@@ -155,6 +166,21 @@ class Comparator:
             if self.settings.guard_enabled and now >= next_guard_check:
                 next_guard_check = now + self.settings.guard_check_seconds
                 await self.check_guard(now)
+
+    async def _commit_loop(self) -> None:
+        """Commits the batch `store_batch_seconds` after its oldest record (a full batch is
+        committed at once, in `resolve`), or at the retry time after a failure."""
+        while True:
+            await self.batch.waiting.wait()
+            delay = self.batch.due_at() - time.monotonic()
+            try:
+                if delay > 0:
+                    # Then look again: a full batch may have been committed meanwhile.
+                    await asyncio.sleep(delay)
+                else:
+                    await self.flush()
+            except Exception:
+                log.exception("committing comparisons failed")
 
     async def check_guard(self, now: float) -> list[TripOutcome]:
         outcomes = []
@@ -216,8 +242,9 @@ class Comparator:
         await self.release_if_done(command_id)
 
     async def release_if_done(self, command_id: str) -> None:
-        """Ack the messages of a command the table no longer holds (unshadowed, duplicate)."""
-        if not self.table.holds(command_id):
+        """Ack the messages of a command the table no longer holds (unshadowed, duplicate),
+        unless its comparison waits for a commit: that acks them."""
+        if not self.table.holds(command_id) and command_id not in self.batch:
             await self._ack(command_id)
 
     async def _ack(self, command_id: str) -> None:
@@ -227,17 +254,58 @@ class Comparator:
                 await message.ack()
 
     async def resolve(self, outcomes: list[PairOutcome[Body]]) -> None:
+        """Compare what the table resolved and batch it for the store. No await between the
+        table giving a command up and the batch taking it: a reader never sees it in neither."""
         for outcome in outcomes:
-            if outcome.status != "orphaned":
-                self.compare_and_store(outcome)
-            started = self.routed_at.get(outcome.command_id)
-            if started is not None:
-                PAIRING_SECONDS.observe(time.monotonic() - started)
-            await self._ack(outcome.command_id)
+            if outcome.status == "orphaned":
+                await self._ack(outcome.command_id)  # nothing to compare, nothing to store
+                continue
+            self.batch.add(self.compare(outcome), time.monotonic())
+            if self.batch.full(time.monotonic()):
+                await self.flush()
         PENDING.set(self.table.pending)
 
-    def compare_and_store(self, outcome: PairOutcome[Body]) -> ComparisonRecord:
-        record = evaluate(
+    async def flush(self) -> bool:
+        """Store the batch in one transaction, then count it and ack its messages. If the store
+        fails, nothing is acked or counted: the records wait for a retry, their commands still
+        pending (and redelivered if the comparator dies meanwhile). False if it failed."""
+        records = self.batch.take()
+        if not records:
+            return True
+        try:
+            stored = self.store.add_new(records)
+        except Exception:
+            self.batch.failed(time.monotonic() + STORE_RETRY_SECONDS)
+            log.exception(
+                "storing %d comparisons failed; their input stays unacked; next attempt in %g s",
+                len(records),
+                STORE_RETRY_SECONDS,
+            )
+            return False
+        self.batch.committed()
+        self._count(stored)
+        await self._release(records)
+        return True
+
+    def _count(self, stored: list[ComparisonRecord]) -> None:
+        """Metrics and the guard, for what the commit stored: a redelivered command that was
+        stored already is not in `stored`, and counts once."""
+        now = time.monotonic()
+        for record in stored:
+            COMPARISONS.labels(record.context, record.command_type, record.result).inc()
+            if self.settings.guard_enabled:
+                self.guard.observe_record(record, now)
+
+    async def _release(self, records: list[ComparisonRecord]) -> None:
+        now = time.monotonic()
+        for record in records:
+            started = self.routed_at.get(record.command_id)
+            if started is not None:
+                PAIRING_SECONDS.observe(now - started)
+            await self._ack(record.command_id)
+
+    def compare(self, outcome: PairOutcome[Body]) -> ComparisonRecord:
+        return evaluate(
             command_id=outcome.command_id,
             context=outcome.context,
             aggregate_id=outcome.aggregate_id,
@@ -249,15 +317,19 @@ class Comparator:
             rules=self.rules.rules,
             compared_at=time.time(),
         )
-        if self.store.add(record):
-            COMPARISONS.labels(record.context, record.command_type, record.result).inc()
-            if self.settings.guard_enabled:
-                self.guard.observe_record(record, time.monotonic())
-        return record
+
+    @property
+    def pending(self) -> int:
+        """Commands not stored yet: waiting for a response, or for the commit. Pollers take 0
+        to mean that every command received is in the store."""
+        return self.table.pending + len(self.batch)
 
     def summary(self) -> dict[str, Any]:
+        # Pending first: a command stored after this read is in the counts read next, while
+        # one read pending now and stored meanwhile counts twice, never zero times.
+        pending = self.pending
         summary = self.store.summary()
-        summary["pending"] = self.table.pending
+        summary["pending"] = pending
         summary["unshadowed"] = self.table.stats.unshadowed
         summary["guard_trips"] = len(self.trips)
         return summary
@@ -280,8 +352,9 @@ class Comparator:
         since = parse_time(query["since"][0], now) if query.get("since") else None
         until = parse_time(query["until"][0], now) if query.get("until") else None
         context = query.get("context", [None])[0]
+        pending = self.pending  # before the store's counts, as in `summary`
         report = build_report(self.store, since=since, until=until, context=context)
-        report.extra = {"pending pairs": self.table.pending, "unshadowed": self.table.stats.unshadowed}
+        report.extra = {"pending pairs": pending, "unshadowed": self.table.stats.unshadowed}
         return to_html(report)
 
 

@@ -76,6 +76,16 @@ _ADDED_COLUMNS = (("legacy_ms", "{real}"), ("domain_ms", "{real}"))
 
 SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
+# A redelivered command is stored once: the second insert of a command id does nothing.
+_INSERT = (
+    f"INSERT INTO comparisons ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+    " ON CONFLICT (command_id) DO NOTHING"
+)
+# Which of a batch's command ids (a JSON array) are stored already.
+_SQLITE_STORED_AMONG = (
+    "SELECT command_id FROM comparisons WHERE command_id IN (SELECT value FROM json_each(?))"
+)
+
 
 def _window(since: float | None, until: float | None) -> tuple[str, list[Any]]:
     clauses: list[str] = []
@@ -101,6 +111,25 @@ def _where(
     return sql, params
 
 
+def _record_row(r: ComparisonRecord) -> tuple[Any, ...]:
+    """A record as a row in `COLUMNS` order, the JSON columns as text."""
+    return (
+        r.command_id,
+        r.context,
+        r.aggregate_id,
+        r.command_type,
+        r.result,
+        r.reason,
+        r.signature,
+        json.dumps(r.diffs, default=str),
+        json.dumps(r.legacy, default=str),
+        json.dumps(r.domain, default=str),
+        r.compared_at,
+        r.legacy_ms,
+        r.domain_ms,
+    )
+
+
 def _row_dict(row: Sequence[Any]) -> dict[str, Any]:
     out = dict(zip(COLUMNS, row, strict=True))
     for key in ("diffs", "legacy", "domain"):
@@ -122,6 +151,10 @@ class ComparisonStore:
         raise NotImplementedError
 
     def _executemany_ignoring(self, sql: str, rows: list[tuple[Any, ...]]) -> int:
+        raise NotImplementedError
+
+    def _insert_new(self, sql: str, rows: list[tuple[Any, ...]]) -> set[str]:
+        """`sql` for every row in one transaction; returns the command ids it inserted."""
         raise NotImplementedError
 
     def _bucket_expr(self) -> str:
@@ -175,25 +208,23 @@ class ComparisonStore:
 
     def add_many(self, records: Iterable[ComparisonRecord]) -> int:
         """Store records in one transaction; returns how many were new."""
-        rows = [
-            (
-                r.command_id,
-                r.context,
-                r.aggregate_id,
-                r.command_type,
-                r.result,
-                r.reason,
-                r.signature,
-                json.dumps(r.diffs, default=str),
-                json.dumps(r.legacy, default=str),
-                json.dumps(r.domain, default=str),
-                r.compared_at,
-                r.legacy_ms,
-                r.domain_ms,
-            )
-            for r in records
-        ]
+        rows = [_record_row(r) for r in records]
         return self._insert(rows) if rows else 0
+
+    def add_new(self, records: Sequence[ComparisonRecord]) -> list[ComparisonRecord]:
+        """Store records in one transaction; returns the ones that were new, in order. A
+        command stored before (a redelivery), or repeated within `records`, is left out: the
+        service counts and observes only what this call stored, so nothing counts twice."""
+        if not records:
+            return []
+        with self._lock:
+            inserted = self._insert_new(_INSERT, [_record_row(r) for r in records])
+        new: list[ComparisonRecord] = []
+        for record in records:
+            if record.command_id in inserted:
+                inserted.discard(record.command_id)  # a repeat within the batch was not stored
+                new.append(record)
+        return new
 
     def add_rows(self, rows: list[tuple[Any, ...]]) -> int:
         """Store rows already in `COLUMNS` order, the JSON columns as text, in one
@@ -202,12 +233,8 @@ class ComparisonStore:
         return self._insert(rows) if rows else 0
 
     def _insert(self, rows: list[tuple[Any, ...]]) -> int:
-        sql = (
-            f"INSERT INTO comparisons ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
-            " ON CONFLICT (command_id) DO NOTHING"
-        )
         with self._lock:
-            return self._executemany_ignoring(sql, rows)
+            return self._executemany_ignoring(_INSERT, rows)
 
     def bump(self, name: str, by: int = 1) -> None:
         with self._lock:
@@ -385,16 +412,34 @@ class SqliteComparisonStore(ComparisonStore):
     def _execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         return self._conn.execute(sql, tuple(params))
 
+    @contextlib.contextmanager
+    def _transaction(self, begin: str = "BEGIN") -> Iterator[None]:
+        self._conn.execute(begin)
+        try:
+            yield
+            self._conn.execute("COMMIT")
+        except BaseException:
+            # A failed COMMIT (busy, disk full) may leave the transaction open: roll it back,
+            # or every later BEGIN on this connection fails.
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            raise
+
     def _executemany_ignoring(self, sql: str, rows: list[tuple[Any, ...]]) -> int:
         before = self._conn.total_changes
-        self._conn.execute("BEGIN")
-        try:
+        with self._transaction():
             self._conn.executemany(sql, rows)
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
-        self._conn.execute("COMMIT")
         return self._conn.total_changes - before
+
+    def _insert_new(self, sql: str, rows: list[tuple[Any, ...]]) -> set[str]:
+        # sqlite3's executemany cannot return rows (RETURNING), so: which ids are stored
+        # already, then the insert. IMMEDIATE takes the write lock first, so no other writer
+        # can store one of them in between.
+        ids = [row[0] for row in rows]
+        with self._transaction("BEGIN IMMEDIATE"):
+            stored = {cid for (cid,) in self._conn.execute(_SQLITE_STORED_AMONG, (json.dumps(ids),))}
+            self._conn.executemany(sql, rows)
+        return set(ids) - stored
 
     def _bucket_expr(self) -> str:
         return "CAST(compared_at / ? AS INTEGER) - (compared_at < 0)"
@@ -464,6 +509,19 @@ class PostgresComparisonStore(ComparisonStore):
             # executemany's rowcount is the total over all rows (psycopg 3).
             cur.executemany(self._sql(sql), rows)
             return int(cur.rowcount or 0)
+
+    def _insert_new(self, sql: str, rows: list[tuple[Any, ...]]) -> set[str]:
+        self._reconnect_if_broken()
+        inserted: set[str] = set()
+        with self._conn.transaction(), self._conn.cursor() as cur:
+            # One result per row: its id if inserted, nothing on a conflict. (`nextset`, not
+            # `results()`: that needs psycopg 3.3.)
+            cur.executemany(self._sql(sql + " RETURNING command_id"), rows, returning=True)
+            while True:
+                inserted.update(cid for (cid,) in cur.fetchall())
+                if not cur.nextset():
+                    break
+        return inserted
 
     def _bucket_expr(self) -> str:
         return "FLOOR(compared_at / %s)::bigint".replace("%s", "?")
