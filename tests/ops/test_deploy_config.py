@@ -67,6 +67,16 @@ def test_kubernetes_config_names_are_settings() -> None:
         assert keys and not keys - known, f"{doc['metadata']['name']}: {keys - known}"
 
 
+def test_services_leave_provisioning_to_init() -> None:
+    """`init` (the Job, the compose service) provisions as admin; a service user may not
+    (deploy/nats/parallax-auth.conf), so no service provisions at start anywhere."""
+    services = compose()["services"]
+    for name in SERVICES:
+        assert services[name]["environment"]["PARALLAX_PROVISION_ON_START"] == "false", name
+    config = next(yaml.safe_load_all((ROOT / "k8s/base/config.yaml").read_text()))
+    assert config["data"]["PARALLAX_PROVISION_ON_START"] == "false"
+
+
 def test_prometheus_scrapes_every_service_with_its_label() -> None:
     config = yaml.safe_load((ROOT / "monitoring/prometheus/prometheus.compose.yml").read_text())
     job = next(j for j in config["scrape_configs"] if j["job_name"] == "parallax")

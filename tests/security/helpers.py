@@ -16,6 +16,14 @@ from websockets.asyncio.client import ClientConnection
 
 SECRET = GatewaySettings().jwt_secret
 STACK_ENV = {"SHADOW_ENABLED": "true", "DOMAIN_ADAPTERS_ENABLED": "true", "DOMAIN_ROLLOUT_PERCENTAGE": "50"}
+# A campaign owner's token permissions (`run_campaign`).
+OWNER_PERMS = [
+    "campaigns:create",
+    "campaigns:read",
+    "campaigns:execute",
+    "campaigns:update",
+    "campaigns:delete",
+]
 
 
 def ws_url(stack: Stack, user: str, permissions: list[str] | None = None) -> str:

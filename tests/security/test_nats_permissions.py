@@ -6,110 +6,28 @@ a JetStream publish gets no PubAck, a subscription outside its subjects is refus
 from __future__ import annotations
 
 import asyncio
-import os
-import secrets
-import shutil
-import subprocess
-import time
-import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import nats
 import pytest
-from nats.aio.client import Client
-from parallax_runtime.embedded_nats import free_port, nats_server_binary
-from parallax_runtime.topology import ensure_topology
+
+from .auth_server import SERVICE_USERS, USERS, Server, Session, auth_server, connect, provision_as_admin
 
 pytestmark = pytest.mark.integration
 
-CONF = Path(__file__).resolve().parents[2] / "deploy" / "nats" / "parallax-auth.conf"
-USERS = ("gateway", "router", "legacy", "domain", "comparator", "admin")
 ROOM = "3FA9C1"
-
-
-@dataclass
-class Server:
-    url: str
-    passwords: dict[str, str]
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    directory = tmp_path_factory.mktemp("nats-auth")
-    shutil.copy(CONF, directory / "parallax-auth.conf")
-    port, monitor = free_port(), free_port()
-    (directory / "server.conf").write_text(
-        f"listen: 127.0.0.1:{port}\n"
-        f"http: 127.0.0.1:{monitor}\n"
-        "max_payload: 1048576\n"
-        f'jetstream {{ store_dir: "{directory / "js"}" }}\n'
-        "include ./parallax-auth.conf\n"
-    )
-    # The server parses an environment value as a config value: one that starts with a letter
-    # and has only letters and digits stays a plain string.
-    passwords = {user: "p" + secrets.token_hex(16) for user in USERS}
-    env = {**os.environ, **{f"PARALLAX_NATS_{u.upper()}_PASSWORD": p for u, p in passwords.items()}}
-    log = open(directory / "nats.log", "wb")  # noqa: SIM115
-    process = subprocess.Popen(
-        [nats_server_binary(), "-c", str(directory / "server.conf")],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=env,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 15
-        while True:
-            assert process.poll() is None, (directory / "nats.log").read_text()
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{monitor}/healthz", timeout=1) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "nats-server did not start"
-            time.sleep(0.05)
-        yield Server(f"nats://127.0.0.1:{port}", passwords)
-    finally:
-        process.terminate()
-        process.wait(10)
-        log.close()
-
-
-@dataclass
-class Session:
-    nc: Client
-    errors: list[str] = field(default_factory=list)
-
-    def violations(self) -> list[str]:
-        return [e for e in self.errors if "permissions violation" in e.lower()]
-
-
-async def connect(server: Server, user: str) -> Session:
-    session_errors: list[str] = []
-
-    async def on_error(exc: Exception) -> None:
-        session_errors.append(str(exc))
-
-    nc = await nats.connect(
-        server.url,
-        user=user,
-        password=server.passwords[user],
-        error_cb=on_error,
-        allow_reconnect=False,
-        connect_timeout=5,
-    )
-    return Session(nc, session_errors)
+    with auth_server(tmp_path_factory.mktemp("nats-auth")) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
 async def provisioned(server: Server) -> AsyncIterator[Server]:
-    admin = await connect(server, "admin")
-    await ensure_topology(admin.nc.jetstream())
-    await admin.nc.close()
+    await provision_as_admin(server)
     yield server
 
 
@@ -252,12 +170,30 @@ CONSUME_FILTERS = {
 }
 
 
+def reply_expectations(user: str) -> list[tuple[str, str, bool]]:
+    """Replies and deliveries (deploy/nats/parallax-auth.conf): a service user reads its own
+    inboxes (`_INBOX_<user>`) and its consumers' deliver subjects, nobody else's, and not
+    nats-py's default `_INBOX.` shared by everyone."""
+    if user == "admin":
+        return [("subscribe", "_INBOX.>", True), ("subscribe", "_parallax.deliver.>", True)]
+    others = [other for other in SERVICE_USERS if other != user]
+    return [
+        ("subscribe", f"_INBOX_{user}.>", True),
+        # The gateway consumes no durable consumer: it has no deliver subject.
+        ("subscribe", f"_parallax.deliver.{user}.{user}-p0", user != "gateway"),
+        ("subscribe", "_INBOX.>", False),
+        ("subscribe", "_parallax.deliver.>", False),
+        *(("subscribe", f"_INBOX_{other}.>", False) for other in others),
+        *(("subscribe", f"_parallax.deliver.{other}.>", False) for other in others),
+    ]
+
+
 @pytest.mark.parametrize("user", USERS)
 async def test_each_service_may_act_only_on_its_subjects(provisioned: Server, user: str) -> None:
     session = await connect(provisioned, user)
     wrong: list[str] = []
     try:
-        for check, target, allowed in EXPECTATIONS[user]:
+        for check, target, allowed in [*EXPECTATIONS[user], *reply_expectations(user)]:
             if check == "js":
                 ok = await js_publish_ok(session, target)
             elif check == "core":

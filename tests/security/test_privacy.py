@@ -13,17 +13,9 @@ from parallax_cli.sim.players import Tally, play_room, run_campaign
 from parallax_cli.stack import Stack
 from parallax_gateway.auth import mint_token
 
-from .helpers import SECRET
+from .helpers import OWNER_PERMS, SECRET
 
 pytestmark = pytest.mark.e2e
-
-OWNER_PERMS = [
-    "campaigns:create",
-    "campaigns:read",
-    "campaigns:execute",
-    "campaigns:update",
-    "campaigns:delete",
-]
 
 
 class RecordingClient(SimClient):

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +49,8 @@ class Stack:
     env: dict[str, str]
     services: dict[ServiceName, ServiceProcess] = field(default_factory=dict)
     embedded: EmbeddedNats | None = None
+    # Per service, over `env`: e.g. each service's own NATS user (tests/security).
+    service_env: Mapping[ServiceName, Mapping[str, str]] = field(default_factory=dict)
 
     @property
     def gateway_ws(self) -> str:
@@ -57,7 +59,7 @@ class Stack:
     def start_service(self, name: ServiceName, port: int) -> ServiceProcess:
         log_path = self.data_dir / "logs" / f"{name}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        env = {**self.env, "PARALLAX_HTTP_PORT": str(port)}
+        env = {**self.env, **self.service_env.get(name, {}), "PARALLAX_HTTP_PORT": str(port)}
         with open(log_path, "ab") as log:
             process = subprocess.Popen(
                 [sys.executable, "-m", "parallax_cli.main", "run", name],
@@ -160,9 +162,13 @@ def running_stack(
     gateway_port: int | None = None,
     free_ports: bool = False,
     extra_env: dict[str, str] | None = None,
+    service_env: Mapping[ServiceName, Mapping[str, str]] | None = None,
     ready_timeout: float = 60.0,
 ) -> Iterator[Stack]:
-    """NATS (embedded unless `nats_url`), topology, then all five services, ready."""
+    """NATS (embedded unless `nats_url`), topology, then all five services, ready.
+
+    The topology is provisioned through `nats_url`; `service_env` adds to one service's
+    environment (its own NATS URL, say)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     embedded = None
     if nats_url is None:
@@ -175,7 +181,9 @@ def running_stack(
         "PARALLAX_DATA_DIR": str(data_dir),
         **(extra_env or {}),
     }
-    stack = Stack(nats_url=nats_url, data_dir=data_dir, env=env, embedded=embedded)
+    stack = Stack(
+        nats_url=nats_url, data_dir=data_dir, env=env, embedded=embedded, service_env=service_env or {}
+    )
     try:
         asyncio.run(provision(nats_url))
         for name in SERVICES:

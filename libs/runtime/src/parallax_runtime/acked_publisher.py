@@ -70,9 +70,9 @@ class AckedPublisher:
         self._next = 0
 
     async def start(self) -> None:
-        # An inbox of this connection: `_INBOX.>` by default, which every service user may
-        # subscribe to (deploy/nats/parallax-auth.conf). nats-py renews the interest after a
-        # reconnection.
+        # An inbox of this connection, under its service's prefix (`connection.inbox_prefix`),
+        # which only that service's user may subscribe to (deploy/nats/parallax-auth.conf).
+        # nats-py renews the interest after a reconnection.
         self._prefix = self._nc.new_inbox() + "."
         self._subscription = await self._nc.subscribe(self._prefix + "*", cb=self._on_ack)
         self._sweeper = asyncio.create_task(self._fail_overdue())

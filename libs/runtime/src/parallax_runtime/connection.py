@@ -12,10 +12,20 @@ from prometheus_client import REGISTRY
 from parallax_runtime.settings import CommonSettings
 
 
+def inbox_prefix(service: str) -> str:
+    """Where a service's connection receives replies: request replies, PubAcks, KV watches and
+    the deliveries of consumers without a deliver subject of their own. One prefix per service
+    so that deploy/nats/parallax-auth.conf can let each service user read its own replies only
+    (`_INBOX_router.>`...), not every service's under nats-py's default `_INBOX.>`."""
+    return f"_INBOX_{service}"
+
+
 def make_broker(settings: CommonSettings, *, name: str) -> NatsBroker:
+    """The broker of service `name` (gateway, router, legacy, domain, comparator)."""
     return NatsBroker(
         settings.nats_url,
         name=f"parallax-{name}",
+        inbox_prefix=inbox_prefix(name),
         # Reconnect forever: a NATS restart must not kill the services (the chaos suite
         # restarts it under load).
         max_reconnect_attempts=-1,

@@ -7,7 +7,6 @@ import functools
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-import nats
 from faststream.asgi import AsgiFastStream, AsgiResponse, get
 from faststream.nats import NatsBroker
 from faststream.specification import AsyncAPI
@@ -44,16 +43,17 @@ def health_routes(broker: NatsBroker, extra_ready: ReadyCheck | None = None) -> 
     return [("/healthz", healthz), ("/readyz", readyz), ("/metrics", metrics)]
 
 
-async def provision(settings: CommonSettings) -> None:
-    """Create or update the streams and buckets before subscribers start, so a service runs
-    against any JetStream-enabled server without a separate `parallax init` (idempotent)."""
-    if not settings.provision_on_start:
-        return
-    client = await nats.connect(settings.nats_url, connect_timeout=5, max_reconnect_attempts=3)
-    try:
-        await ensure_topology(client.jetstream(), replicas=settings.stream_replicas)
-    finally:
-        await client.close()
+async def provision(settings: CommonSettings, broker: NatsBroker) -> None:
+    """Create or update the streams and buckets before the service subscribes, so a service runs
+    against any JetStream-enabled server without a separate `parallax init` (idempotent).
+
+    On the service's own connection, once `broker` is connected (its user and inbox prefix:
+    a connection of its own would need replies under nats-py's default `_INBOX.`, which no
+    service user may read, deploy/nats/parallax-auth.conf). Off in production
+    (`provision_on_start`), where a service user may not change streams: `parallax init` runs
+    as admin, and the service only checks that the topology is present (/readyz)."""
+    if settings.provision_on_start:
+        await ensure_topology(broker.connection.jetstream(), replicas=settings.stream_replicas)
 
 
 class DocumentedBy(AsyncAPI):
@@ -88,14 +88,14 @@ def service_app(
     app = AsgiFastStream(
         broker,
         asgi_routes=[*health_routes(broker, extra_ready), *extra_routes],
-        on_startup=[
-            hooks.starting,
-            *([functools.partial(provision, settings)] if settings else []),
-            *on_startup,
+        on_startup=[hooks.starting, *on_startup],
+        # The services' own consumers subscribe in after_startup hooks, once the broker is
+        # connected, after the provisioning: `wait_started` waits for the last of them too.
+        after_startup=[
+            *([functools.partial(provision, settings, broker)] if settings else []),
+            *after_startup,
+            hooks.started,
         ],
-        # The services' own consumers subscribe in after_startup hooks: `wait_started` waits
-        # for the last of them too.
-        after_startup=[*after_startup, hooks.started],
         on_shutdown=on_shutdown,
         asyncapi_path="/asyncapi",
         specification=DocumentedBy(documented) if documented is not None else None,

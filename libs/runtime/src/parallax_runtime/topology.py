@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -97,14 +98,38 @@ def _stream_config(spec: StreamSpec, replicas: int) -> StreamConfig:
     )
 
 
+# Push consumers deliver on `_parallax.deliver.<service>.<durable>`: a fixed subject (not a
+# random inbox), so replicas starting at the same moment create identical consumers, which
+# JetStream accepts as one; and under the service's own token, so that
+# deploy/nats/parallax-auth.conf lets each service user receive its own deliveries only
+# (`_parallax.deliver.router.>`...).
+DELIVER_PREFIX = "_parallax.deliver"
+
+
+def deliver_subject(service: str, durable: str) -> str:
+    return f"{DELIVER_PREFIX}.{service}.{durable}"
+
+
+def durable_push(config: ConsumerConfig, *, service: str, durable: str, subject: str) -> ConsumerConfig:
+    """`config` as the durable push consumer `durable` of `service`, filtering `subject`, with
+    a deliver group of the same name (every replica of the service shares the deliveries)."""
+    return dataclasses.replace(
+        config,
+        durable_name=durable,
+        deliver_group=durable,
+        deliver_subject=deliver_subject(service, durable),
+        filter_subject=subject,
+    )
+
+
 @dataclass(frozen=True)
 class PartitionConsumer:
     """One durable consumer of one partition (docs/scaling.md).
 
-    Every replica of a service subscribes to every partition of the service with
-    ``durable=queue=self.durable`` (a push consumer with a deliver group) and
-    ``config=self.config()``. The consumer allows one unacknowledged message at a time, so the
-    server hands a partition's next message to some replica only once the previous one is
+    Every replica of a service subscribes to every partition of the service
+    (`partition_subscriptions.subscribe_durable`) with ``config=self.config()``: a push
+    consumer with a deliver group. The consumer allows one unacknowledged message at a time, so
+    the server hands a partition's next message to some replica only once the previous one is
     acknowledged: one replica at a time per partition, in stream order, whatever the number of
     replicas. A replica that dies holding a message delays its partition by ``ack_wait``.
     """
@@ -112,32 +137,36 @@ class PartitionConsumer:
     partition: int
     subject: str
     durable: str
+    service: str
     ack_wait_seconds: float = 30.0
 
     def config(self) -> ConsumerConfig:
-        # A fresh object per subscription: FastStream and nats-py fill it in. The deliver
-        # subject is fixed (not a random inbox), so replicas starting at the same moment
-        # create identical consumers, which JetStream accepts as one.
-        return ConsumerConfig(
-            durable_name=self.durable,
-            deliver_subject=f"_parallax.deliver.{self.durable}",
-            deliver_group=self.durable,
-            deliver_policy=DeliverPolicy.ALL,
-            ack_policy=AckPolicy.EXPLICIT,
-            ack_wait=self.ack_wait_seconds,
-            max_ack_pending=1,
+        # A fresh object per subscription: FastStream and nats-py fill it in.
+        return durable_push(
+            ConsumerConfig(
+                deliver_policy=DeliverPolicy.ALL,
+                ack_policy=AckPolicy.EXPLICIT,
+                ack_wait=self.ack_wait_seconds,
+                max_ack_pending=1,
+            ),
+            service=self.service,
+            durable=self.durable,
+            subject=self.subject,
         )
 
 
 def partition_consumers(
     name: str, filter_of: Callable[[int], str], *, ack_wait_seconds: float = 30.0
 ) -> list[PartitionConsumer]:
-    """The consumers of a partitioned service: ``<name>-p<p>`` filtering ``filter_of(p)``.
+    """The consumers of a partitioned service: ``<name>-p<p>`` filtering ``filter_of(p)``,
+    delivering on ``_parallax.deliver.<name>.<name>-p<p>``.
 
     ``filter_of`` is ``subjects.ingress_partition`` for the router, ``lambda p:
     subjects.handle_partition(impl, p)`` for a handler.
     """
-    return [PartitionConsumer(p, filter_of(p), f"{name}-p{p}", ack_wait_seconds) for p in range(PARTITIONS)]
+    return [
+        PartitionConsumer(p, filter_of(p), f"{name}-p{p}", name, ack_wait_seconds) for p in range(PARTITIONS)
+    ]
 
 
 async def ensure_topology(js: JetStreamContext, *, replicas: int = 1) -> list[str]:

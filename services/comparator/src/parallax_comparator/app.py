@@ -29,7 +29,9 @@ from parallax_contracts import subjects
 from parallax_runtime.connection import make_broker
 from parallax_runtime.http import service_app
 from parallax_runtime.metrics import ConsumedMessages
+from parallax_runtime.partition_subscriptions import subscribe_durable
 from parallax_runtime.settings import ComparatorSettings
+from parallax_runtime.topology import durable_push
 from prometheus_client import Counter, Gauge, Histogram
 
 from parallax_comparator.commit_batch import CommitBatch
@@ -116,17 +118,10 @@ class Comparator:
             (subjects.ROUTED_ALL, "ROUTED", "comparator-routed", self.on_record),
             (subjects.EVENTS_ALL, "EVENTS", "comparator-events", self.on_event),
         ):
-            self._subscriptions.append(
-                await js.subscribe(
-                    subject,
-                    queue=durable,
-                    durable=durable,
-                    stream=stream,
-                    config=consumer(),
-                    manual_ack=True,
-                    cb=callback,
-                )
-            )
+            # A fixed deliver subject of the comparator's own (`topology.durable_push`), which
+            # its NATS user may read, rather than an inbox chosen at the first start.
+            config = durable_push(consumer(), service="comparator", durable=durable, subject=subject)
+            self._subscriptions.append(await subscribe_durable(js, stream=stream, config=config, cb=callback))
 
     async def start(self) -> None:
         self._tasks = [

@@ -276,8 +276,8 @@ def create_app(settings: GatewaySettings | None = None) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         # The FastStream app is only mounted for its HTTP routes; its hooks do not run here.
-        await provision(settings)
         await broker.start()
+        await provision(settings, broker)
         events = await broker.connection.subscribe(subjects.EVENTS_ALL, cb=gateway.on_event)
         try:
             yield
