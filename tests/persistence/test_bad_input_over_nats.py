@@ -18,6 +18,7 @@ from parallax_contracts.ids import new_command_id, new_room_id
 from parallax_domain.factory import application_for
 from parallax_domain.game.room import room_uuid
 from parallax_legacy.handler import document_key
+from parallax_runtime.connection import kv_keys
 from parallax_runtime.topology import LEGACY_BUCKETS
 from persistence_support import NatsDriver, Step, domain_settings, game_script, services, triples
 
@@ -262,11 +263,7 @@ async def test_bad_room_ids_store_nothing(clean_topology: Nats, nats_url: str, t
                     ("command_rejected", "invalid_input")
                 ]
                 assert got[0]["_subject"] == f"parallax.events.{impl}.unroutable"
-    kv = await clean_topology.jetstream().key_value(LEGACY_BUCKETS["game"])
-    try:
-        keys = await kv.keys()
-    except Exception:  # no keys at all
-        keys = []
+    keys = await kv_keys(clean_topology.jetstream(), LEGACY_BUCKETS["game"])
     assert not [k for k in keys if k.split(".", 1)[1] in bad_ids]
     app = application_for("game", domain_settings("nats://unused", tmp_path).eventsourcing_env("game"))
     try:

@@ -51,6 +51,7 @@ from parallax_rollout import (
     parse_config,
     validate_config,
 )
+from parallax_runtime.connection import kv_keys
 from parallax_runtime.topology import AGGREGATES_BUCKET, ROLLOUT_BUCKET, ROUTERS_BUCKET
 from rich.console import Console
 from rich.panel import Panel
@@ -297,11 +298,9 @@ async def change_config(
 
 async def router_beats(nc: Client) -> dict[str, dict[str, Any]]:
     """The live router replicas' last heartbeats: replica -> {"revisions": {...}, "at": ...}."""
-    kv = await nc.jetstream().key_value(ROUTERS_BUCKET)
-    try:
-        keys = await kv.keys()
-    except NoKeysError:
-        return {}
+    js = nc.jetstream()
+    kv = await js.key_value(ROUTERS_BUCKET)
+    keys = await kv_keys(js, ROUTERS_BUCKET)
     beats: dict[str, dict[str, Any]] = {}
     for key in keys:
         try:

@@ -6,6 +6,7 @@ import logging
 
 from faststream.nats import NatsBroker
 from faststream.nats.prometheus import NatsPrometheusMiddleware
+from nats.js import JetStreamContext
 from nats.js.kv import KeyValue
 from prometheus_client import REGISTRY
 
@@ -41,3 +42,19 @@ def make_broker(settings: CommonSettings, *, name: str) -> NatsBroker:
 async def kv_bucket(broker: NatsBroker, name: str) -> KeyValue:
     """A provisioned KV bucket (see topology.py), looked up, never created with other settings."""
     return await broker.connection.jetstream().key_value(name)
+
+
+async def kv_keys(js: JetStreamContext, bucket: str) -> list[str]:
+    """The keys of KV `bucket` that hold an entry (a value, or a delete or purge marker: `get`
+    raises KeyNotFoundError for those), from the bucket stream's per-subject counts.
+
+    Not nats-py's `KeyValue.keys()`: it lists through an ordered consumer and ends its listing
+    when the consumer's info says nothing is pending and the subscription has counted no
+    delivery yet, which is also the case when the server has already sent every entry and the
+    client has not processed them. Under load it then returns no keys (NoKeysError) for a
+    bucket that has some. The stream's state is one request, answered by the server from what
+    it stores. For buckets of operational size (router heartbeats, tests): the server lists at
+    most one page of subjects (100,000) in a stream info."""
+    prefix = f"$KV.{bucket}."
+    info = await js.stream_info(f"KV_{bucket}", subjects_filter=f"{prefix}>")
+    return sorted(subject[len(prefix) :] for subject in info.state.subjects or {})
