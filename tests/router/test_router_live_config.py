@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import AsyncIterator
+from types import SimpleNamespace
 
 import pytest
 from nats.aio.client import Client
+from nats.js.errors import KeyNotFoundError
 from parallax_cli.commands.rollout import (
     RolloutError,
     WaitTimeout,
@@ -16,6 +19,7 @@ from parallax_cli.commands.rollout import (
     wait_applied,
 )
 from parallax_rollout import default_config
+from parallax_router.live_config import LiveConfig
 from parallax_runtime.topology import ROUTERS_BUCKET
 from prometheus_client import REGISTRY
 from router_support import (
@@ -126,3 +130,53 @@ async def test_reason_and_author_are_required(router_nats: Client) -> None:
         await change_config(router_nats, "game", build_update(mode="domain"), by="t", reason=" ")
     with pytest.raises(RolloutError):
         await change_config(router_nats, "nope", build_update(mode="domain"), by="t", reason="r")
+
+
+class _EarlyMarkerKv:
+    """A rollout bucket whose watch signals the end of the initial values before it hands them
+    over, as nats-py's watcher can (it decides from the consumer's info, nothing pending, while
+    the stored values are already on the way)."""
+
+    def __init__(self, key: str, value: bytes, revision: int) -> None:
+        self.entry = SimpleNamespace(key=key, value=value, revision=revision, operation=None)
+        self.later: asyncio.Queue[SimpleNamespace] = asyncio.Queue()
+
+    async def watchall(self) -> AsyncIterator[SimpleNamespace | None]:
+        async def updates() -> AsyncIterator[SimpleNamespace | None]:
+            yield None  # "no initial values"
+            await asyncio.sleep(0.2)
+            yield self.entry  # ...which arrive after all
+            while True:
+                yield await self.later.get()
+
+        return updates()
+
+    async def get(self, key: str) -> SimpleNamespace:
+        if key != self.entry.key:
+            raise KeyNotFoundError
+        return self.entry
+
+
+async def test_a_stored_kill_switch_applies_before_start_returns_even_if_the_watch_is_late() -> None:
+    killed = default_config(50, True, True).model_copy(update={"kill_switch": True})
+    kv = _EarlyMarkerKv("game", killed.model_dump_json().encode(), revision=7)
+    live = LiveConfig(default_config(50, True, True), "test-replica")
+    await live.start(kv)  # type: ignore[arg-type]
+    try:
+        # The router starts consuming right after `start`: the stored config must be in force.
+        assert live.current("game").config.kill_switch is True
+        assert live.current("game").revision == 7
+        await asyncio.sleep(0.3)  # the late copy of revision 7 changes nothing
+        assert live.current("game").revision == 7
+        newer = killed.model_copy(update={"kill_switch": False})
+        await kv.later.put(
+            SimpleNamespace(key="game", value=newer.model_dump_json().encode(), revision=8, operation=None)
+        )
+        for _ in range(50):
+            if live.current("game").revision == 8:
+                break
+            await asyncio.sleep(0.01)
+        assert live.current("game").revision == 8
+        assert live.current("game").config.kill_switch is False
+    finally:
+        await live.stop()

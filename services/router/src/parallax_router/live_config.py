@@ -7,6 +7,7 @@ import contextlib
 import logging
 from dataclasses import dataclass
 
+from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KeyValue
 from parallax_contracts.ids import CONTEXTS
 from parallax_rollout.config import MODES, InvalidConfig, RolloutConfig, parse_config
@@ -81,6 +82,8 @@ class LiveConfig:
     def apply(self, context: str, raw: bytes | None, revision: int, deleted: bool) -> None:
         if context not in CONTEXTS:
             return
+        if revision and revision <= self._applied[context].revision:
+            return  # read already (`start` reads the stored values directly too)
         if deleted:
             self._applied[context] = Applied(self._defaults, 0)
         else:
@@ -112,6 +115,16 @@ class LiveConfig:
         self._task = asyncio.create_task(follow())
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(ready.wait(), 5.0)
+        # nats-py may signal the end of the initial values before it has handed them over: it
+        # decides from the consumer's info (nothing pending) while the values are already on
+        # the way. Routing on the defaults meanwhile could ignore a stored kill switch and pin
+        # new aggregates to the wrong side, so the stored values are also read directly.
+        for context in CONTEXTS:
+            try:
+                entry = await kv.get(context)
+            except KeyNotFoundError:  # none stored, or deleted: the defaults apply
+                continue
+            self.apply(context, entry.value, entry.revision or 0, deleted=False)
 
     async def stop(self) -> None:
         if self._task:
