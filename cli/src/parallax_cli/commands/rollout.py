@@ -139,11 +139,44 @@ def check_context(context: str) -> str:
     return context
 
 
-async def read_stored(kv: KeyValue, context: str) -> Stored:
+# How often the history is read again when it ends before the key's latest revision.
+HISTORY_READS = 5
+
+
+async def latest_revision(kv: KeyValue, context: str) -> int:
+    """The revision of the key's last entry (a delete marker included), 0 if it has none."""
+    entry: Any
     try:
-        entries = await kv.history(context)
-    except (NoKeysError, KeyNotFoundError, NotFoundError):
-        return Stored(context, None, 0, 0)
+        entry = await kv.get(context)
+    except KeyNotFoundError as exc:  # deleted: the marker's revision; none at all: 0
+        entry = getattr(exc, "entry", None)
+    except NotFoundError:
+        return 0
+    return int(getattr(entry, "revision", 0) or 0)
+
+
+async def key_history(kv: KeyValue, context: str) -> list[Any]:
+    """The key's entries, oldest first, up to its latest revision.
+
+    nats-py's `history` reads through a watcher that may end before it has handed over the
+    entries (it decides from the consumer's info, nothing pending, while they are on the way):
+    under load it can return none for a key that has some, and a `set` would then start from
+    the defaults, or find nothing to change. So it is checked against a direct read of the
+    latest revision and read again until it reaches it."""
+    for attempt in range(HISTORY_READS):
+        latest = await latest_revision(kv, context)
+        try:
+            entries = list(await kv.history(context))
+        except (NoKeysError, KeyNotFoundError, NotFoundError):
+            entries = []
+        if ((entries[-1].revision or 0) if entries else 0) >= latest:
+            return entries
+        await asyncio.sleep(0.05 * (attempt + 1))
+    raise RolloutError(f"could not read the stored {context} config up to its latest revision; try again")
+
+
+async def read_stored(kv: KeyValue, context: str) -> Stored:
+    entries = await key_history(kv, context)
     if not entries:
         return Stored(context, None, 0, 0)
     latest = entries[-1]
