@@ -40,10 +40,13 @@ class Server:
 
 
 @contextmanager
-def auth_server(directory: Path, conf: Path = CONF) -> Iterator[Server]:
-    """nats-server with `conf` included, every user's password from the server's environment."""
+def auth_server(
+    directory: Path, conf: Path = CONF, *, port: int | None = None, passwords: dict[str, str] | None = None
+) -> Iterator[Server]:
+    """nats-server with `conf` included, every user's password from the server's environment.
+    `port` and `passwords` to start it again where an earlier one ran (its clients reconnect)."""
     shutil.copy(conf, directory / "parallax-auth.conf")
-    port, monitor = free_port(), free_port()
+    port, monitor = port or free_port(), free_port()
     (directory / "server.conf").write_text(
         f"listen: 127.0.0.1:{port}\n"
         f"http: 127.0.0.1:{monitor}\n"
@@ -53,7 +56,7 @@ def auth_server(directory: Path, conf: Path = CONF) -> Iterator[Server]:
     )
     # The server parses an environment value as a config value: one that starts with a letter
     # and has only letters and digits stays a plain string.
-    passwords = {user: "p" + secrets.token_hex(16) for user in USERS}
+    passwords = passwords or {user: "p" + secrets.token_hex(16) for user in USERS}
     env = {**os.environ, **{f"PARALLAX_NATS_{u.upper()}_PASSWORD": p for u, p in passwords.items()}}
     log_path = directory / "nats.log"
     with open(log_path, "wb") as log:

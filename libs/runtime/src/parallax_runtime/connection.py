@@ -10,6 +10,7 @@ from nats.js import JetStreamContext
 from nats.js.kv import KeyValue
 from prometheus_client import REGISTRY
 
+from parallax_runtime.nats_permissions import PermissionViolations, watch
 from parallax_runtime.settings import CommonSettings
 
 
@@ -22,8 +23,13 @@ def inbox_prefix(service: str) -> str:
 
 
 def make_broker(settings: CommonSettings, *, name: str) -> NatsBroker:
-    """The broker of service `name` (gateway, router, legacy, domain, comparator)."""
-    return NatsBroker(
+    """The broker of service `name` (gateway, router, legacy, domain, comparator).
+
+    Its connection reports the server's permissions violations to a `PermissionViolations`
+    (`nats_permissions.violations_of(broker)`): `/readyz` answers 503 while a subscription is
+    refused (FastStream still logs every error after it: it chains its logging to `error_cb`)."""
+    violations = PermissionViolations(name)
+    broker = NatsBroker(
         settings.nats_url,
         name=f"parallax-{name}",
         inbox_prefix=inbox_prefix(name),
@@ -36,7 +42,12 @@ def make_broker(settings: CommonSettings, *, name: str) -> NatsBroker:
         # failures still log at ERROR.
         logger=logging.getLogger(f"parallax.{name}.broker"),
         log_level=logging.DEBUG,
+        error_cb=violations.error_cb,
+        disconnected_cb=violations.disconnected_cb,
+        reconnected_cb=violations.reconnected_cb,
     )
+    watch(broker, violations)
+    return broker
 
 
 async def kv_bucket(broker: NatsBroker, name: str) -> KeyValue:

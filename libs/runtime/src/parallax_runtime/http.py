@@ -13,6 +13,7 @@ from faststream.specification import AsyncAPI
 from faststream.specification.base import SpecificationFactory
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
+from parallax_runtime.nats_permissions import violations_of
 from parallax_runtime.settings import CommonSettings
 from parallax_runtime.topology import ensure_topology, topology_present
 
@@ -24,8 +25,15 @@ def health_routes(broker: NatsBroker, extra_ready: ReadyCheck | None = None) -> 
     async def healthz(scope: Any) -> AsgiResponse:
         return AsgiResponse(b"ok", 200)
 
+    violations = violations_of(broker)
+
     @get(include_in_schema=False)
     async def readyz(scope: Any) -> AsgiResponse:
+        # A subscription the server refused receives nothing, on a connection that looks fine
+        # (nats_permissions.py): not ready, and say which.
+        refused = violations.not_ready_reason() if violations is not None else None
+        if refused is not None:
+            return AsgiResponse(f"not ready: {refused}".encode(), 503)
         try:
             ok = await broker.ping(timeout=2.0)
             if ok:

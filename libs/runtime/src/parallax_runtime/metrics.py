@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5, 5.0)
 
@@ -48,3 +48,19 @@ class ConsumedMessages:
         metric = container.received_processed_messages_total
         self.acked = metric.labels(app_name=app_name, broker="nats", handler=handler, status="acked")
         self.nacked = metric.labels(app_name=app_name, broker="nats", handler=handler, status="nacked")
+
+
+PERMISSION_VIOLATIONS = Counter(
+    "parallax_nats_permission_violations_total",
+    "Permissions violations the NATS server reported on the service's connection, by kind "
+    "(subscribe: a refused subscription, the service is not ready; publish: a refused publish).",
+    ["kind"],
+)
+# Both series exist from the start at 0, so that `increase()` sees the first violation.
+for _kind in ("subscribe", "publish"):
+    PERMISSION_VIOLATIONS.labels(_kind)
+REFUSED_SUBSCRIPTIONS = Gauge(
+    "parallax_nats_refused_subscriptions",
+    "Subjects the NATS server refused the service's subscriptions to, as long as they stay refused "
+    "(until a reconnect where the server accepts them): /readyz answers 503 while it is above 0.",
+)
