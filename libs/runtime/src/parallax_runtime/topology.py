@@ -134,11 +134,15 @@ class PartitionConsumer:
     replicas. A replica that dies holding a message delays its partition by ``ack_wait``.
     """
 
+    service: str
     partition: int
     subject: str
-    durable: str
-    service: str
     ack_wait_seconds: float = 30.0
+
+    @property
+    def durable(self) -> str:
+        """``<service>-p<partition>``: the consumer's name, also its deliver group."""
+        return f"{self.service}-p{self.partition}"
 
     def config(self) -> ConsumerConfig:
         # A fresh object per subscription: FastStream and nats-py fill it in.
@@ -164,9 +168,7 @@ def partition_consumers(
     ``filter_of`` is ``subjects.ingress_partition`` for the router, ``lambda p:
     subjects.handle_partition(impl, p)`` for a handler.
     """
-    return [
-        PartitionConsumer(p, filter_of(p), f"{name}-p{p}", name, ack_wait_seconds) for p in range(PARTITIONS)
-    ]
+    return [PartitionConsumer(name, p, filter_of(p), ack_wait_seconds) for p in range(PARTITIONS)]
 
 
 async def ensure_topology(js: JetStreamContext, *, replicas: int = 1) -> list[str]:
