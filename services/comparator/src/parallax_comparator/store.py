@@ -208,8 +208,7 @@ class ComparisonStore:
 
     def add_many(self, records: Iterable[ComparisonRecord]) -> int:
         """Store records in one transaction; returns how many were new."""
-        rows = [_record_row(r) for r in records]
-        return self._insert(rows) if rows else 0
+        return len(self.add_new(list(records)))
 
     def add_new(self, records: Sequence[ComparisonRecord]) -> list[ComparisonRecord]:
         """Store records in one transaction; returns the ones that were new, in order. A
