@@ -11,7 +11,7 @@ from nats.aio.client import Client
 from parallax_comparator.app import consumer_ack_wait, orphan_max_age
 from parallax_comparator.core.pairing import PairingSettings, PairingTable
 from parallax_contracts.envelopes import Command, EventDraft
-from parallax_runtime import handler_service
+from parallax_runtime import acked_publisher, handler_service
 from parallax_runtime.settings import ComparatorSettings
 
 
@@ -40,7 +40,8 @@ async def test_a_response_whose_acks_never_come_fails_instead_of_hanging(
 ) -> None:
     """A publish lost in a NATS restart is never acknowledged: the handler shell's publisher
     must give up (and the command be retried) rather than hold its partition for ever."""
-    monkeypatch.setattr(handler_service, "PUBLISH_ACK_TIMEOUT_SECONDS", 0.2)
+    # The one default every AckedPublisher takes (the router's and the handlers').
+    monkeypatch.setattr(acked_publisher, "PUBLISH_ACK_TIMEOUT_SECONDS", 0.2)
     # A core subscriber takes the events and never answers, as no stream does.
     silent_subject = f"parallax.silent.{uuid.uuid4().hex}"
     monkeypatch.setattr(handler_service, "events_subject", lambda impl, command: silent_subject)

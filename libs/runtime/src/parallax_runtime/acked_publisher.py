@@ -41,6 +41,12 @@ EXPECTED_STREAM = "Nats-Expected-Stream"
 _STATUS = "Status"
 _NO_RESPONDERS = "503"
 
+# How long a group's acks may take by default (the router's copies and record, a handler's
+# response) before `publish` raises TimeoutError and the caller retries: a publish lost in a
+# NATS restart is never acknowledged, and without a timeout its partition would wait for ever
+# (found by the chaos suite, docs/chaos.md). Read when a publisher is built (tests patch it).
+PUBLISH_ACK_TIMEOUT_SECONDS = 5.0
+
 # How often overdue groups are looked for: a group fails between `ack_timeout` and
 # `ack_timeout + SWEEP_SECONDS` after it started.
 SWEEP_SECONDS = 0.25
@@ -59,9 +65,9 @@ class _Group:
 class AckedPublisher:
     """Publishes groups of messages on one connection and waits for all of their acks."""
 
-    def __init__(self, nc: Client, ack_timeout: float) -> None:
+    def __init__(self, nc: Client, ack_timeout: float | None = None) -> None:
         self._nc = nc
-        self._ack_timeout = ack_timeout
+        self._ack_timeout = PUBLISH_ACK_TIMEOUT_SECONDS if ack_timeout is None else ack_timeout
         self._prefix = ""
         self._subscription: Subscription | None = None
         self._sweeper: asyncio.Task[None] | None = None

@@ -45,8 +45,6 @@ log = logging.getLogger("parallax.handler")
 
 RETRY_FIRST_DELAY_SECONDS = 0.2
 RETRY_MAX_DELAY_SECONDS = 5.0
-# How long a response's publish acknowledgements may take before the command is retried.
-PUBLISH_ACK_TIMEOUT_SECONDS = 5.0
 # A replica that dies holding a command delays that command's partition by this much; a slow
 # store does not hit it (`in_progress` while retrying).
 ACK_WAIT_SECONDS = 30.0
@@ -134,8 +132,9 @@ def response_messages(
 
 
 def response_publisher(nc: Client) -> AckedPublisher:
-    """The publisher of a handler replica's responses (start it before use)."""
-    return AckedPublisher(nc, PUBLISH_ACK_TIMEOUT_SECONDS)
+    """The publisher of a handler replica's responses (start it before use), with the default
+    ack timeout: a response not acknowledged in time is retried in place."""
+    return AckedPublisher(nc)
 
 
 async def publish_response(
@@ -149,7 +148,7 @@ async def publish_response(
     """Published back to back on one connection (so stored in order), acknowledged together.
 
     A publish lost in a NATS restart is never acknowledged: the publisher's timeout
-    (PUBLISH_ACK_TIMEOUT_SECONDS) raises, so the command is retried in place and published
+    (acked_publisher.PUBLISH_ACK_TIMEOUT_SECONDS) raises, so the command is retried in place and published
     again, the duplicates dropped by their Nats-Msg-Id. Without it the partition would wait for
     ever (found by the chaos suite)."""
     await publisher.publish(response_messages(impl, role, command, drafts, handler_ms))

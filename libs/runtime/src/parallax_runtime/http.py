@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -13,11 +14,82 @@ from faststream.specification import AsyncAPI
 from faststream.specification.base import SpecificationFactory
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
-from parallax_runtime.nats_permissions import violations_of
+from parallax_runtime.nats_permissions import PermissionViolations, violations_of
 from parallax_runtime.settings import CommonSettings
-from parallax_runtime.topology import ensure_topology, topology_present
+from parallax_runtime.topology import ensure_topology, missing_topology
 
-ReadyCheck = Callable[[], Awaitable[bool]]
+log = logging.getLogger("parallax.readiness")
+
+# An extra readiness check of a service: why it is not ready (the text after `not ready: `), or
+# None when it is.
+ReadyCheck = Callable[[], Awaitable[str | None]]
+
+PING_TIMEOUT_SECONDS = 2.0
+NAMED_MISSING = 3  # missing streams and buckets a /readyz answer names (a new server lacks all)
+MAX_ERROR_CHARS = 300  # of an unexpected exception's text in a /readyz answer
+
+
+class Readiness:
+    """What `/readyz` answers: why the service is not ready, or None when it is.
+
+    The reason is logged at WARNING when readiness goes from ready to not ready (and at INFO on
+    the way back), not on every probe: a kubelet probes every few seconds. It starts as ready,
+    so a service that never becomes ready still logs its first reason."""
+
+    def __init__(
+        self,
+        broker: NatsBroker,
+        violations: PermissionViolations | None = None,
+        extra_ready: ReadyCheck | None = None,
+    ) -> None:
+        self._broker = broker
+        self._violations = violations
+        self._extra_ready = extra_ready
+        self._service = violations.service if violations is not None else "service"
+        self._ready = True
+
+    async def not_ready_reason(self) -> str | None:
+        # A subscription the server refused receives nothing, on a connection that looks fine
+        # (nats_permissions.py): first, as NATS itself may answer.
+        refused = self._violations.not_ready_reason() if self._violations is not None else None
+        if refused is not None:
+            return refused
+        try:
+            # FastStream's ping waits for the connection to be up (a reconnect in progress).
+            if not await self._broker.ping(timeout=PING_TIMEOUT_SECONDS):
+                return f"not connected to NATS within {PING_TIMEOUT_SECONDS:g}s"
+            missing = await missing_topology(self._broker.connection.jetstream())
+            if missing:
+                return missing_reason(missing)
+            if self._extra_ready is not None:
+                return await self._extra_ready()
+        except Exception as exc:  # readiness answers, it never crashes
+            return exception_reason(exc)
+        return None
+
+    async def check(self) -> str | None:
+        """`not_ready_reason`, logging a change of readiness once."""
+        reason = await self.not_ready_reason()
+        if reason is not None and self._ready:
+            log.warning("%s: not ready: %s", self._service, reason)
+        elif reason is None and not self._ready:
+            log.info("%s: ready again", self._service)
+        self._ready = reason is None
+        return reason
+
+
+def missing_reason(missing: Sequence[str]) -> str:
+    named = ", ".join(missing[:NAMED_MISSING])
+    more = f" and {len(missing) - NAMED_MISSING} more" if len(missing) > NAMED_MISSING else ""
+    # With provisioning off (production) only `parallax init` creates them (docs/operations.md).
+    return f"{named}{more} missing (run parallax init)"
+
+
+def exception_reason(exc: BaseException) -> str:
+    """`<type>: <message>` on one line, bounded (a NATS error can carry a whole server line)."""
+    text = " ".join(str(exc).split())
+    reason = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return reason if len(reason) <= MAX_ERROR_CHARS else reason[: MAX_ERROR_CHARS - 3] + "..."
 
 
 def health_routes(broker: NatsBroker, extra_ready: ReadyCheck | None = None) -> list[tuple[str, Any]]:
@@ -25,24 +97,14 @@ def health_routes(broker: NatsBroker, extra_ready: ReadyCheck | None = None) -> 
     async def healthz(scope: Any) -> AsgiResponse:
         return AsgiResponse(b"ok", 200)
 
-    violations = violations_of(broker)
+    readiness = Readiness(broker, violations_of(broker), extra_ready)
 
     @get(include_in_schema=False)
     async def readyz(scope: Any) -> AsgiResponse:
-        # A subscription the server refused receives nothing, on a connection that looks fine
-        # (nats_permissions.py): not ready, and say which.
-        refused = violations.not_ready_reason() if violations is not None else None
-        if refused is not None:
-            return AsgiResponse(f"not ready: {refused}".encode(), 503)
-        try:
-            ok = await broker.ping(timeout=2.0)
-            if ok:
-                ok = await topology_present(broker.connection.jetstream())
-            if ok and extra_ready is not None:
-                ok = await extra_ready()
-        except Exception:  # readiness answers, it never crashes
-            ok = False
-        return AsgiResponse(b"ready" if ok else b"not ready", 200 if ok else 503)
+        reason = await readiness.check()
+        if reason is None:
+            return AsgiResponse(b"ready", 200)
+        return AsgiResponse(f"not ready: {reason}".encode(), 503)
 
     @get(include_in_schema=False)
     async def metrics(scope: Any) -> AsgiResponse:

@@ -206,13 +206,24 @@ async def ensure_topology(js: JetStreamContext, *, replicas: int = 1) -> list[st
     return report
 
 
+async def missing_topology(js: JetStreamContext) -> list[str]:
+    """Readiness: the streams and buckets that do not exist (`stream HANDLE`, `bucket
+    parallax_rollout`), in declaration order; empty when all do. Any other error (NATS away, a
+    request refused) raises: it is not a missing stream."""
+    missing: list[str] = []
+    for spec in STREAMS:
+        try:
+            await js.stream_info(spec.name)
+        except NotFoundError:
+            missing.append(f"stream {spec.name}")
+    for bucket in BUCKETS:
+        try:
+            await js.key_value(bucket.name)
+        except BucketNotFoundError:
+            missing.append(f"bucket {bucket.name}")
+    return missing
+
+
 async def topology_present(js: JetStreamContext) -> bool:
     """Readiness: every stream and bucket exists."""
-    try:
-        for spec in STREAMS:
-            await js.stream_info(spec.name)
-        for bucket in BUCKETS:
-            await js.key_value(bucket.name)
-    except (NotFoundError, BucketNotFoundError):
-        return False
-    return True
+    return not await missing_topology(js)

@@ -76,7 +76,6 @@ HEARTBEAT_SECONDS = 2.0
 # A replica that dies holding a command delays that command's partition by this much.
 ACK_WAIT_SECONDS = 10.0
 RETRY_DELAY_SECONDS = 1.0
-PUBLISH_ACK_TIMEOUT_SECONDS = 5.0
 
 
 class Router:
@@ -106,7 +105,9 @@ class Router:
 
     async def start(self) -> None:
         js = self.broker.connection.jetstream()
-        self._publisher = AckedPublisher(self.broker.connection, PUBLISH_ACK_TIMEOUT_SECONDS)
+        # The default ack timeout (acked_publisher.PUBLISH_ACK_TIMEOUT_SECONDS): past it the
+        # command is nacked and redelivered.
+        self._publisher = AckedPublisher(self.broker.connection)
         await self._publisher.start()
         self.records = AggregateRecords(await kv_bucket(self.broker, AGGREGATES_BUCKET))
         await self.live.start(await kv_bucket(self.broker, ROLLOUT_BUCKET))
