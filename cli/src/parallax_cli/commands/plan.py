@@ -33,16 +33,20 @@ def _nats_url(url: str | None) -> str:
 
 
 def _with_js(url: str | None, body: Callable[[Any], Awaitable[T]]) -> T:
-    async def run() -> T:
-        import nats
+    from parallax_cli.nats_client import NatsUnreachable, connect
 
-        nc = await nats.connect(_nats_url(url), connect_timeout=5, max_reconnect_attempts=2)
+    async def run() -> T:
+        nc = await connect(_nats_url(url))
         try:
             return await body(nc.jetstream())
         finally:
             await nc.close()
 
-    return asyncio.run(run())
+    try:
+        return asyncio.run(run())
+    except NatsUnreachable as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
 
 
 def _check_context(context: str) -> str:

@@ -207,9 +207,9 @@ async def _load(
     if file is not None:
         commands = read_jsonl(file)
         return [c for c in commands if context is None or c.context == context]
-    import nats
+    from parallax_cli.nats_client import connect
 
-    nc = await nats.connect(nats_url, connect_timeout=5, max_reconnect_attempts=1)
+    nc = await connect(nats_url)
     try:
         with _progress() as progress:
             task = progress.add_task("reading INGRESS", total=None, rate="")
@@ -258,17 +258,12 @@ def replay_command(
     from parallax_comparator.core.rules import DEFAULT_RULES_PATH, load_rules
     from parallax_comparator.replay import BadCommandLine, Replayer
     from parallax_comparator.store import SqliteComparisonStore
-    from parallax_comparator.timespec import parse_time
     from parallax_runtime.settings import CommonSettings
 
-    from parallax_cli.commands.report import emit_report
+    from parallax_cli.commands.report import emit_report, time_window
+    from parallax_cli.nats_client import NatsUnreachable
 
-    now = time.time()
-    try:
-        t_since = parse_time(since, now) if since else None
-        t_until = parse_time(until, now) if until else None
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from exc
+    t_since, t_until = time_window(since, until)
     if context is not None and context not in ("game", "campaign"):
         raise typer.BadParameter(f"unknown context {context!r}")
     if workers is None:
@@ -277,9 +272,9 @@ def replay_command(
         raise typer.BadParameter("--workers is 0 (in process) or 2 (one process per implementation)")
     try:
         commands = asyncio.run(_load(file, nats_url or CommonSettings().nats_url, context, t_since, t_until))
-    except (BadCommandLine, OSError) as exc:
+    except (BadCommandLine, NatsUnreachable, OSError) as exc:
         console.print(f"[red]{exc}[/]")
-        raise typer.Exit(1) from exc
+        raise typer.Exit(1) from None
     if file is not None and (t_since is not None or t_until is not None):
         commands = [
             c

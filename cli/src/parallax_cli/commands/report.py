@@ -107,6 +107,18 @@ def print_terminal(report: Report, out: Console | None = None) -> None:
         )
 
 
+def time_window(since: str | None, until: str | None) -> tuple[float | None, float | None]:
+    """`--since` and `--until` (2h, 30m, 7d ago, or an ISO 8601 instant) as epoch seconds, None
+    where not given, both read against the same `now`; a bad value is a usage error."""
+    from parallax_comparator.timespec import parse_time
+
+    now = time.time()
+    try:
+        return (parse_time(since, now) if since else None, parse_time(until, now) if until else None)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+
+
 def emit_report(
     store: ComparisonStore,
     *,
@@ -158,14 +170,8 @@ def report_command(
 ) -> None:
     """Summarise the comparisons the comparator stored (terminal, --json, --markdown, --html FILE)."""
     from parallax_comparator.store import PostgresComparisonStore, SqliteComparisonStore
-    from parallax_comparator.timespec import parse_time
 
-    now = time.time()
-    try:
-        t_since = parse_time(since, now) if since else None
-        t_until = parse_time(until, now) if until else None
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from exc
+    t_since, t_until = time_window(since, until)
     db: ComparisonStore
     if dsn:
         try:

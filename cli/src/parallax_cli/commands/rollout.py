@@ -24,7 +24,6 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any
 
-import nats
 import typer
 from nats.aio.client import Client
 from nats.js.api import DeliverPolicy
@@ -57,6 +56,8 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
+
+from parallax_cli.nats_client import NatsUnreachable, connect
 
 app = typer.Typer(help="Show, change, kill and explain the live rollout config.", no_args_is_help=True)
 console = Console()
@@ -449,9 +450,9 @@ def _nats_url(ctx: typer.Context) -> str:
 
 async def _connect(url: str) -> Client:
     try:
-        return await nats.connect(url, connect_timeout=3, max_reconnect_attempts=0, allow_reconnect=False)
-    except Exception as exc:
-        raise RolloutError(f"cannot reach NATS at {url}: {exc}") from None
+        return await connect(url)
+    except NatsUnreachable as exc:
+        raise RolloutError(str(exc)) from None
 
 
 def _run(url: str, work: Any) -> Any:
