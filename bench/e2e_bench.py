@@ -26,6 +26,7 @@ import tempfile
 import time
 import urllib.request
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -365,6 +366,41 @@ def measure_parallax(rooms: int, campaigns: int, seconds: float, bare_max: float
     }
 
 
+TARGET_RATIO = 0.5
+LOAD_GENERATOR = "load generator"
+
+
+def target_budget(
+    bare_max: float, bare_cpu: dict[str, Any] | None, parallax_cpu: dict[str, Any] | None, cpus: int
+) -> dict[str, Any]:
+    """What the throughput target leaves each command, and what is spent before Parallax's own work.
+
+    At ``TARGET_RATIO`` x the bare maximum, the machine's cores give each command ``cpus / rate``
+    of CPU in all. Parallax does at least the bare pipeline's NATS hops (its processes' CPU per
+    command, without its load generator), and its players' WebSocket sockets (this run's load
+    generator) share the cores: what is left is all the gateway, both implementations' rules
+    and stores and the comparator may spend. The result says so with every run rather than
+    once in a document.
+    """
+    rate = TARGET_RATIO * bare_max
+    budget = cpus * 1e6 / rate if rate > 0 else 0.0
+
+    def per_command(cpu: dict[str, Any] | None, names: Callable[[str], bool]) -> float:
+        processes = (cpu or {}).get("processes", {})
+        return float(sum(f["us_per_command"] for name, f in processes.items() if names(name)))
+
+    players = per_command(parallax_cpu, lambda name: name == LOAD_GENERATOR)
+    hops = per_command(bare_cpu, lambda name: name != LOAD_GENERATOR)
+    return {
+        "rate_at_target": round(rate, 1),
+        "budget_us_per_command": round(budget, 1),
+        "players_us_per_command": round(players, 1),
+        "bare_hops_us_per_command": round(hops, 1),
+        "left_for_parallax_us_per_command": round(budget - players - hops, 1),
+        "gateway_us_per_command": round(per_command(parallax_cpu, lambda name: name == "gateway"), 1),
+    }
+
+
 def _cpu_cell(cpu: dict[str, Any] | None, key: str) -> str:
     if not cpu:
         return "-"
@@ -393,11 +429,15 @@ def main() -> None:
     parallax = measure_parallax(args.rooms, args.campaigns, args.seconds, bare["max"]["per_second"])
     console.print(parallax)
     ratio = parallax["max"]["per_second"] / bare["max"]["per_second"]
+    budget = target_budget(
+        bare["max"]["per_second"], bare["max"].get("cpu"), parallax["max"].get("cpu"), os.cpu_count() or 1
+    )
     result = {
         "machine": {"cpus": os.cpu_count()},
         "bare": bare,
         "parallax": parallax,
         "throughput_ratio": round(ratio, 3),
+        "target_budget": budget,
         # Other work on this shared machine skews every figure: the load when this run began.
         "load_average_before": load_before,
         "uvloop": uvloop,
@@ -431,6 +471,14 @@ def main() -> None:
             _cpu_cell(bare["max"].get("cpu"), key),
             _cpu_cell(parallax["max"].get("cpu"), key),
         )
+    table.add_row(
+        f"CPU per command at {TARGET_RATIO} x bare max (us)",
+        "",
+        f"{budget['budget_us_per_command']:.0f} in all; players' sockets "
+        f"{budget['players_us_per_command']:.0f} + the bare hops {budget['bare_hops_us_per_command']:.0f} "
+        f"leave {budget['left_for_parallax_us_per_command']:.0f} (gateway alone: "
+        f"{budget['gateway_us_per_command']:.0f})",
+    )
     console.print(table)
     console.print(f"wrote {RESULTS / 'e2e.json'}")
 
