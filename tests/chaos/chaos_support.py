@@ -599,6 +599,7 @@ class Audit:
     handle_copies: int = 0
     events: int = 0
     comparisons: int = 0
+    published: int = 0  # messages on COMPARISONS
     comparator_pending: int = 0
     results: Counter[str] = field(default_factory=Counter)
     final_reads: int = 0
@@ -609,8 +610,8 @@ class Audit:
         return (
             f"INGRESS {self.ingress} commands, ROUTED {self.routed} ({self.shadowed} shadowed, "
             f"{self.unshadowed} not), HANDLE {self.handle_copies} copies, EVENTS {self.events}, "
-            f"comparisons {self.comparisons} {dict(self.results)}, comparator pending "
-            f"{self.comparator_pending}, final reads {self.final_reads}"
+            f"comparisons {self.comparisons} {dict(self.results)} ({self.published} on COMPARISONS), "
+            f"comparator pending {self.comparator_pending}, final reads {self.final_reads}"
         )
 
 
@@ -620,7 +621,7 @@ async def audit_streams(
     nc = await nats.connect(nats_url)
     try:
         js = nc.jetstream()
-        streams = {name: await read_stream(js, name) for name in AUDITED_STREAMS}
+        streams = {name: await read_stream(js, name) for name in (*AUDITED_STREAMS, "COMPARISONS")}
     finally:
         await nc.close()
     store = comparisons(data_dir)
@@ -701,6 +702,17 @@ async def audit_streams(
             f"comparisons {a.comparisons} + unshadowed {a.unshadowed} + pending {comparator_pending}"
             f" != routed {a.routed}"
         )
+    # COMPARISONS: each stored comparison once (a republish dropped by its Nats-Msg-Id), on
+    # its context's and result's subject, and nothing else.
+    published = Counter(str(m.data.get("command_id")) for m in streams["COMPARISONS"])
+    a.published = len(streams["COMPARISONS"])
+    v["stored comparison not on COMPARISONS"] += sorted(set(store) - set(published))
+    v["on COMPARISONS, not stored"] += sorted(set(published) - set(store))
+    v["comparison published twice"] += [c for c, n in published.items() if n > 1]
+    for m in streams["COMPARISONS"]:
+        result, ctx, _ = store.get(str(m.data.get("command_id")), ("", "", ""))
+        if m.subject != f"parallax.comparisons.{ctx}.{result}" or m.data.get("result") != result:
+            v["comparison published as another result"].append(f"{m.data.get('command_id')}: {m.subject}")
     for cid, (result, ctx, ctype) in store.items():
         if result.startswith("missing_"):
             v["a side missing from a comparison"].append(f"{cid} {ctx}/{ctype}: {result}")

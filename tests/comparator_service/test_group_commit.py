@@ -1,10 +1,12 @@
-"""Group commit: the comparator stores several resolved commands in one transaction and acks
-each command's messages only once its row is committed; a failing store acks and counts
-nothing and keeps the records; `/summary` never shows a command neither pending nor stored.
+"""Group commit: the comparator stores several resolved commands in one transaction, publishes
+them, and acks each command's messages only once its row is committed and its comparison
+published; a failing store or publish acks nothing, counts nothing twice and keeps the
+records; `/summary` never shows a command neither pending nor stored.
 
-Most tests drive a `Comparator` in process with stand-in messages (the pairing table, the
-store and the acks are the real code; only the delivery is not), so every step is observable;
-the last one runs over a real NATS server."""
+Most tests drive a `Comparator` in process with stand-in messages and a stand-in publisher (the
+pairing table, the store and the acks are the real code; only the delivery is not), so every
+step is observable; the last one runs over a real NATS server (test_published_comparisons.py
+publishes over one too)."""
 
 from __future__ import annotations
 
@@ -17,7 +19,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from comparator_support import Feed, cid, record, response, settings, wait_for
+from comparator_support import (
+    Feed,
+    RecordingPublisher,
+    ack_pending,
+    cid,
+    comparisons_counted,
+    guard_samples,
+    record,
+    response,
+    settings,
+    wait_for,
+    wait_until_acked,
+)
 from nats.aio.client import Client
 from parallax_comparator import app as app_module
 from parallax_comparator.app import Comparator, create_app
@@ -87,21 +101,13 @@ class Harness:
         return not any(m.acked for m in self.messages[command_id])
 
 
-def comparisons_counted(result: str = "match") -> float:
-    labels = {"context": "game", "command_type": "play", "result": result}
-    return REGISTRY.get_sample_value("parallax_comparisons_total", labels) or 0.0
-
-
-def guard_samples(comp: Comparator) -> int:
-    return sum(int(w["samples"]) for w in comp.guard_status()["windows"])
-
-
 @pytest.fixture
 def harness(tmp_path: Path) -> Iterator[Harness]:
     """Batches of 3, no timer (not started): commits happen only when a batch fills up or the
     test calls `flush`, so each step is deterministic."""
     s = settings("nats://127.0.0.1:1", tmp_path, store_batch_max=3, store_batch_seconds=60.0)
     comp = Comparator(s, make_broker(s, name="comparator"))
+    comp.publisher = RecordingPublisher()
     reader = SqliteComparisonStore(tmp_path / "comparator.sqlite")
     yield Harness(comp, reader)
     reader.close()
@@ -180,6 +186,98 @@ async def test_a_failing_store_acks_nothing_counts_nothing_and_keeps_the_records
     assert comp.summary()["pending"] == 0
 
 
+def publish_failures() -> float:
+    return REGISTRY.get_sample_value("parallax_comparator_publish_failures_total") or 0.0
+
+
+async def test_a_failing_publish_acks_nothing_and_its_retry_publishes_every_record_counting_none_twice(
+    harness: Harness,
+) -> None:
+    """Stored and counted at the commit; not acked until published. The retry stores and
+    counts nothing again (`add_new`) but publishes the whole batch again: stored before or not."""
+    comp = harness.comp
+    publisher = comp.publisher
+    assert isinstance(publisher, RecordingPublisher)
+    counted, failures = comparisons_counted(), publish_failures()
+    publisher.fail = TimeoutError("no JetStream ack in 5.0 s")
+    ids = [cid() for _ in range(2)]
+    for c in ids:
+        await harness.command(c)
+    assert await comp.flush() is False
+    assert set(harness.reader.results()) == set(ids)
+    assert comparisons_counted() == counted + 2 and guard_samples(comp) == 2
+    assert publish_failures() == failures + 2
+    assert all(harness.unacked(c) for c in ids)
+    assert comp.summary()["pending"] == 2
+    # A third joins the waiting batch (full now, but held back until the retry time).
+    late = cid()
+    await harness.command(late)
+    assert harness.unacked(late) and publisher.groups == []
+    publisher.fail = None
+    assert await comp.flush() is True
+    assert publisher.command_ids() == [*ids, late]
+    assert all(harness.acked(c) for c in harness.messages)
+    assert {m.row_visible_at_ack for ms in harness.messages.values() for m in ms} == {True}
+    assert comparisons_counted() == counted + 3 and guard_samples(comp) == 3
+    assert comp.summary()["pending"] == 0 and comp.unacked == {}
+
+
+class Held(RecordingPublisher):
+    """Publishes once `release` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+
+    async def publish(self, messages: Any) -> None:
+        await self.release.wait()
+        await super().publish(messages)
+
+
+async def test_a_batch_filling_up_during_a_publish_waits_for_it(harness: Harness) -> None:
+    """One commit at a time: a full batch resolved while the previous one is being published is
+    committed after it, not refused because a commit is in progress."""
+    comp = harness.comp
+    comp.publisher = publisher = Held()
+    first = [cid() for _ in range(3)]
+    for c in first[:2]:
+        await harness.command(c)
+    filling = asyncio.create_task(harness.command(first[2]))  # fills the batch: publishes, held
+    await asyncio.sleep(0.05)
+    second = [cid() for _ in range(3)]
+
+    async def commands() -> None:
+        for c in second:
+            await harness.command(c)
+
+    more = asyncio.create_task(commands())  # fills the next batch while the first is held
+    await asyncio.sleep(0.05)
+    assert not filling.done() and not more.done()
+    assert harness.reader.count() == 3 and not any(harness.acked(c) for c in first)
+    publisher.release.set()
+    await asyncio.wait_for(asyncio.gather(filling, more), 5)
+    assert [len(group) for group in publisher.groups] == [3, 3]
+    assert all(harness.acked(c) for c in first + second)
+
+
+async def test_a_publish_cancelled_at_stop_is_retried_by_the_last_flush(harness: Harness) -> None:
+    comp = harness.comp
+    comp.publisher = publisher = Held()
+    ids = [cid() for _ in range(2)]
+    for c in ids:
+        await harness.command(c)
+    flushing = asyncio.create_task(comp.flush())
+    await asyncio.sleep(0.05)
+    flushing.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await flushing
+    assert len(comp.batch) == 2 and all(harness.unacked(c) for c in ids)
+    publisher.release.set()
+    await comp.stop()
+    assert publisher.command_ids() == ids
+    assert all(harness.acked(c) for c in ids)
+
+
 async def test_summary_never_shows_a_command_neither_pending_nor_stored(harness: Harness) -> None:
     """After every message: each command routed so far is pending or stored (commands here
     are all two-sided, so none is dropped as unshadowed)."""
@@ -227,6 +325,7 @@ def any_store_harness(store_kind: str, request: pytest.FixtureRequest, tmp_path:
         store = {"store_dsn": dsn, "store_schema": schema}
     s = settings("nats://127.0.0.1:1", tmp_path, store_batch_max=3, store_batch_seconds=60.0, **store)
     comp = Comparator(s, make_broker(s, name="comparator"))
+    comp.publisher = RecordingPublisher()
     reader: ComparisonStore = (
         PostgresComparisonStore(store["store_dsn"], store["store_schema"])
         if store
@@ -263,6 +362,7 @@ async def test_the_timer_commits_a_batch_that_is_not_full_and_retries_after_a_fa
 ) -> None:
     s = settings("nats://127.0.0.1:1", tmp_path, store_batch_max=256, store_batch_seconds=0.1)
     comp = Comparator(s, make_broker(s, name="comparator"))
+    comp.publisher = RecordingPublisher()
     reader = SqliteComparisonStore(tmp_path / "comparator.sqlite")
     harness = Harness(comp, reader)
     monkeypatch.setattr(app_module, "STORE_RETRY_SECONDS", 0.2)
@@ -297,25 +397,6 @@ async def test_the_timer_commits_a_batch_that_is_not_full_and_retries_after_a_fa
         comp.store.close()
 
 
-async def _ack_pending(nc: Client) -> int:
-    js = nc.jetstream()
-    total = 0
-    for stream, durable in (("ROUTED", "comparator-routed"), ("EVENTS", "comparator-events")):
-        info = await js.consumer_info(stream, durable)
-        total += info.num_ack_pending + info.num_pending
-    return total
-
-
-async def _wait_until_acked(nc: Client, limit: float = 10.0) -> None:
-    """Both comparator consumers with nothing undelivered and nothing unacked."""
-    deadline = time.monotonic() + limit
-    left = await _ack_pending(nc)
-    while left and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
-        left = await _ack_pending(nc)
-    assert left == 0, f"{left} messages not acked"
-
-
 @pytest.mark.integration
 async def test_over_nats_a_store_outage_loses_nothing_and_pending_reaches_zero_only_when_stored(
     clean_topology: Client, nats_url: str, tmp_path: Path
@@ -343,12 +424,12 @@ async def test_over_nats_a_store_outage_loses_nothing_and_pending_reaches_zero_o
         await wait_for(lambda: len(comp.batch) == 20, what="all 20 resolved")
         # The outage: all 20 compared, none stored, acked or counted; all still pending.
         assert comp.summary()["pending"] == 20 and comp.summary()["total"] == 0
-        assert await _ack_pending(clean_topology) > 0
+        assert await ack_pending(clean_topology) > 0
         assert comparisons_counted() == counted
         outage = False
         # Polled as the chaos suite does: once pending is 0, every row is there.
         await wait_for(lambda: comp.summary()["pending"] == 0, limit=10, what="pending 0")
         assert comp.summary()["total"] == 20
-        await _wait_until_acked(clean_topology)
+        await wait_until_acked(clean_topology)
         assert comparisons_counted() == counted + 20
         assert sum(commits) == 20 and len(commits) < 20

@@ -96,6 +96,7 @@ EXPECTATIONS: dict[str, list[tuple[str, str, bool]]] = {
         ("subscribe", "parallax.events.>", True),
         ("js", f"parallax.handle.legacy.game.{ROOM}", False),
         ("js", EVENTS, False),
+        ("js", "parallax.comparisons.game.match", False),
         ("core", "parallax.alerts.game", False),
         ("subscribe", "parallax.ingress.>", False),
         ("subscribe", "parallax.handle.>", False),
@@ -136,6 +137,7 @@ EXPECTATIONS: dict[str, list[tuple[str, str, bool]]] = {
         ("consume", "HANDLE", True),
         ("js", EVENTS, False),
         ("js", f"parallax.routed.game.{ROOM}", False),
+        ("js", "parallax.comparisons.game.match", False),
         ("kv_put", "parallax_legacy_game", False),
         ("kv_get", "parallax_legacy_game", False),
         ("consume", "EVENTS", False),
@@ -143,6 +145,7 @@ EXPECTATIONS: dict[str, list[tuple[str, str, bool]]] = {
     ],
     "comparator": [
         ("js", "parallax.comparisons.game.match", True),
+        ("js", "parallax.comparisons.unknown.missing_domain", True),
         ("js", "parallax.audit.rollout.game", True),
         ("core", "parallax.alerts.game", True),
         ("consume", "EVENTS", True),

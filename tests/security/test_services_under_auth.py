@@ -92,7 +92,9 @@ def comparator_summary(stack: Stack, *, at_least: int, within: float = 60.0) -> 
         time.sleep(0.2)
 
 
-async def test_commands_come_back_and_are_compared_under_each_services_own_user(auth_stack: Stack) -> None:
+async def test_commands_come_back_and_are_compared_under_each_services_own_user(
+    auth_stack: Stack, server: Server
+) -> None:
     tally = await play(auth_stack, "auth", game=True)
     assert tally.games_over == 1 and tally.campaigns_completed == 1
     assert tally.sent > 50 and tally.answered == tally.sent, tally.unanswered
@@ -100,6 +102,13 @@ async def test_commands_come_back_and_are_compared_under_each_services_own_user(
     # Every command ran on both implementations (shadow on) and was compared.
     assert summary["total"] >= tally.sent and summary["pending"] == 0, summary
     assert summary["by_result"].get("match", 0) >= tally.sent, summary
+    # ... and published by the comparator's user: one message per stored comparison.
+    admin = await connect(server, "admin")
+    try:
+        published = (await admin.nc.jetstream().stream_info("COMPARISONS")).state.messages
+    finally:
+        await admin.nc.close()
+    assert published == summary["total"], (published, summary)
     assert_all_ready(auth_stack)
 
 

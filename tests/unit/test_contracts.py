@@ -127,11 +127,23 @@ def test_unknown_context_is_not_a_subject_token() -> None:
         subjects.ingress("game.>", ROOM)
 
 
+@given(st.text(max_size=12), st.sampled_from([*sorted(subjects.COMPARISON_RESULTS), "bogus", "a.b", ">"]))
+def test_a_comparison_always_has_a_safe_subject(context: str, result: str) -> None:
+    """A comparison is published whatever its record said: a context or result that cannot be
+    a subject token becomes `unknown`, never a raise or a bad subject."""
+    subject = subjects.comparisons(context, result)
+    prefix, kind, ctx, res = subject.split(".")
+    assert (prefix, kind) == ("parallax", "comparisons")
+    assert ctx == (context if context in ("game", "campaign") else "unknown")
+    assert res == (result if result in subjects.COMPARISON_RESULTS else "unknown")
+
+
 def test_json_schema_export(tmp_path: object) -> None:
     from pathlib import Path
 
     schemas = json_schemas()
-    assert {"command", "event", "routing_record", "ws_error"} <= set(schemas)
+    assert {"command", "event", "routing_record", "ws_error", "comparison"} <= set(schemas)
+    assert schemas["comparison"]["title"] == "ComparisonMessage"
     assert "command_id" in schemas["command"]["required"]
     written = write_json_schemas(Path(str(tmp_path)))
     assert {p.name for p in written} >= {"command.schema.json", "event.schema.json"}

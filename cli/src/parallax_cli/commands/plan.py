@@ -293,6 +293,7 @@ def abort(
                 js,
                 context,
                 lambda c: None if c.kill_switch else c.model_copy(update={"kill_switch": True}),
+                action="kill",
                 by="plan",
                 reason=f"plan aborted: {reason}",
             )

@@ -34,6 +34,7 @@ from parallax_contracts.ids import CONTEXTS, is_aggregate_id
 from parallax_rollout import (
     LIST_FIELDS,
     MODES,
+    Action,
     AggregateRecord,
     InvalidAggregateRecord,
     InvalidConfig,
@@ -116,7 +117,7 @@ class Stored:
 @dataclass(frozen=True)
 class Change:
     context: str
-    action: str
+    action: Action
     revision: int
     old: RolloutConfig
     new: RolloutConfig
@@ -278,7 +279,7 @@ async def change_config(
     *,
     by: str,
     reason: str,
-    action: str = "set",
+    action: Action = "set",
     defaults: RolloutConfig | None = None,
     attempts: int = 5,
 ) -> Change | None:
@@ -551,7 +552,7 @@ def _write(
     *,
     by: str | None,
     reason: str,
-    action: str,
+    action: Action,
     wait: bool,
     timeout: float,
 ) -> None:

@@ -8,6 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from parallax_contracts.alerts import GuardAlert
+from parallax_contracts.comparisons import ComparisonMessage
 from parallax_contracts.envelopes import Command, Event, RoutingRecord
 from parallax_contracts.frames import AcceptedFrame, ClientCommand, ErrorFrame, EventFrame
 
@@ -15,6 +17,8 @@ MODELS: dict[str, type[BaseModel]] = {
     "command": Command,
     "event": Event,
     "routing_record": RoutingRecord,
+    "guard_alert": GuardAlert,
+    "comparison": ComparisonMessage,
     "ws_client_command": ClientCommand,
     "ws_accepted": AcceptedFrame,
     "ws_error": ErrorFrame,

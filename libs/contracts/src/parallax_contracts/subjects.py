@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import get_args
+
+from parallax_contracts.comparisons import ComparisonResult
 from parallax_contracts.envelopes import Impl
 from parallax_contracts.ids import is_aggregate_id, is_context
 
@@ -13,16 +16,9 @@ EVENTS_ALL = f"{PREFIX}.events.>"
 COMPARISONS_ALL = f"{PREFIX}.comparisons.>"
 AUDIT_ALL = f"{PREFIX}.audit.>"
 
-COMPARISON_RESULTS = frozenset(
-    {
-        "match",
-        "payload_mismatch",
-        "sequence_mismatch",
-        "rejection_mismatch",
-        "missing_legacy",
-        "missing_domain",
-    }
-)
+COMPARISON_RESULTS: frozenset[str] = frozenset(get_args(ComparisonResult))
+# The token of a comparison's context or result that cannot be a subject token.
+UNKNOWN = "unknown"
 
 
 class UnsafeSubjectToken(ValueError):
@@ -62,9 +58,12 @@ def events(impl: Impl, context: str, aggregate_id: str) -> str:
 
 
 def comparisons(context: str, result: str) -> str:
-    if not is_context(context) or result not in COMPARISON_RESULTS | {"unshadowed"}:
-        raise UnsafeSubjectToken(f"bad comparison subject {context!r}/{result!r}")
-    return f"{PREFIX}.comparisons.{context}.{result}"
+    """Where the comparator publishes a comparison. Never raises: a context (or result) that
+    cannot be a subject token, such as a record's `unknown` context, is written `unknown`, so
+    every stored comparison has a subject and none has a bad one."""
+    ctx = context if is_context(context) else UNKNOWN
+    res = result if result in COMPARISON_RESULTS else UNKNOWN
+    return f"{PREFIX}.comparisons.{ctx}.{res}"
 
 
 def alerts(context: str) -> str:
@@ -77,6 +76,30 @@ def audit(context: str) -> str:
     if not is_context(context):
         raise UnsafeSubjectToken(f"unknown context {context!r}")
     return f"{PREFIX}.audit.rollout.{context}"
+
+
+def events_unroutable(impl: Impl) -> str:
+    """Where a handler answers a command whose context or aggregate id is no subject token."""
+    if impl not in ("legacy", "domain"):
+        raise UnsafeSubjectToken(f"unknown implementation {impl!r}")
+    return f"{PREFIX}.events.{impl}.unroutable"
+
+
+# The subjects above as address templates, one `{name}` per variable token: the channels of the
+# publishers each service declares in its AsyncAPI document (docs/asyncapi/). Never published to.
+INGRESS_TEMPLATE = f"{PREFIX}.ingress.{{context}}.{{aggregate_id}}"
+ROUTED_TEMPLATE = f"{PREFIX}.routed.{{context}}.{{aggregate_id}}"
+ALERTS_TEMPLATE = f"{PREFIX}.alerts.{{context}}"
+AUDIT_TEMPLATE = f"{PREFIX}.audit.rollout.{{context}}"
+COMPARISONS_TEMPLATE = f"{PREFIX}.comparisons.{{context}}.{{result}}"
+
+
+def handle_template(impl: Impl) -> str:
+    return f"{PREFIX}.handle.{impl}.{{context}}.{{aggregate_id}}"
+
+
+def events_template(impl: Impl) -> str:
+    return f"{PREFIX}.events.{impl}.{{context}}.{{aggregate_id}}"
 
 
 # Partitions (docs/scaling.md). The INGRESS and HANDLE streams store every message under the

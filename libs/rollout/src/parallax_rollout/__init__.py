@@ -1,7 +1,7 @@
 """The pure routing decision and the rollout config model (rollout.md), shared by the router,
 the CLI (``parallax rollout explain``) and the tests. No I/O, no clocks, no metrics."""
 
-from parallax_rollout.audit import audit_entry, audit_msg_id
+from parallax_rollout.audit import Action, RolloutAuditEntry, audit_entry, audit_msg_id
 from parallax_rollout.config import (
     LIST_FIELDS,
     MODES,
@@ -35,6 +35,7 @@ __all__ = [
     "BUCKETS",
     "LIST_FIELDS",
     "MODES",
+    "Action",
     "AggregateRecord",
     "Decision",
     "Explanation",
@@ -42,6 +43,7 @@ __all__ = [
     "InvalidConfig",
     "Matchers",
     "Mode",
+    "RolloutAuditEntry",
     "RolloutConfig",
     "aggregate_key",
     "audit_entry",

@@ -11,15 +11,43 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
+from parallax_contracts.ids import Context
+from pydantic import BaseModel, ConfigDict
+
 from parallax_rollout.config import RolloutConfig, config_diff, config_to_json
 
 Action = Literal["set", "kill", "unkill", "delete", "guard", "plan"]
 
 
+class RolloutAuditEntry(BaseModel):
+    """One entry of the AUDIT stream: a change of one context's rollout config.
+
+    What ``audit_entry`` builds, for every writer: the CLI, and the comparator's guard and the
+    staged plan (``parallax_comparator.rollout_io``), which add their own evidence (``guard``:
+    the guard's window; ``plan``: the plan's steps). Describes the messages for the AsyncAPI
+    documents."""
+
+    model_config = ConfigDict(extra="allow")
+
+    context: Context
+    action: Action
+    # The KV revision of ``parallax_rollout`` the change was written at.
+    revision: int
+    at: datetime
+    by: str | None
+    reason: str | None
+    # ``config_diff(old, new)``: ``{field: {old, new}}``, ``{list field: {added, removed}}``.
+    diff: dict[str, Any]
+    # The whole new config, so one entry is enough to restore it.
+    config: RolloutConfig
+    guard: dict[str, Any] | None = None
+    plan: dict[str, Any] | None = None
+
+
 def audit_entry(
     *,
     context: str,
-    action: str,
+    action: Action,
     revision: int,
     old: RolloutConfig | None,
     new: RolloutConfig,

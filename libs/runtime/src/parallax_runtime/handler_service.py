@@ -21,7 +21,7 @@ from faststream.nats import NatsBroker
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from parallax_contracts import subjects
-from parallax_contracts.envelopes import Command, EventDraft, Impl, Role, rejection, wrap_response
+from parallax_contracts.envelopes import Command, Event, EventDraft, Impl, Role, rejection, wrap_response
 from parallax_contracts.handling import ContextHandler
 from parallax_contracts.ids import is_aggregate_id, is_command_id
 from pydantic import ValidationError
@@ -112,7 +112,7 @@ def events_subject(impl: Impl, command: Command) -> str:
         return subjects.events(impl, command.context, command.aggregate_id)
     # Envelopes with a bad id never reach a handler through the router; one published straight
     # to NATS still gets its rejection, on a subject no id can collide with.
-    return f"{subjects.PREFIX}.events.{impl}.unroutable"
+    return subjects.events_unroutable(impl)
 
 
 def response_messages(
@@ -273,6 +273,38 @@ def register_handler_subscriber(broker: NatsBroker, impl: Impl) -> None:
     )
 
 
+def register_handler_publishers(broker: NatsBroker, impl: Impl) -> None:
+    """Declares what the `impl` service publishes (its responses, on EVENTS) on `broker`, for
+    the AsyncAPI document: the running service publishes through its own `AckedPublisher`
+    (`publish_response`), never through these publishers."""
+    broker.publisher(
+        subjects.events_template(impl),
+        title=f"{impl}-events",
+        description=(
+            f"The {impl} implementation's response to each HANDLE command, one message per event "
+            "(`seq` 0 to `count` - 1, published in order), stored in the EVENTS stream for the "
+            "comparator and the gateway: the events the rules emitted, or one `command_rejected` "
+            "(payload `{code, command_type}`, audience the actor) when they refused the command. "
+            "`role` (also the header `Parallax-Role`) says whether it answers as primary (the "
+            "gateway relays it to the `audience`) or as shadow (only compared). Header "
+            f"`Nats-Msg-Id`: `<command id>:{impl}:<seq>`. `{{context}}`: `game` or `campaign`; "
+            "`{aggregate_id}`: a room id or a campaign UUID."
+        ),
+        schema=Event,
+    )
+    broker.publisher(
+        subjects.events_unroutable(impl),
+        title=f"{impl}-events-unroutable",
+        description=(
+            f"The `command_rejected` (`invalid_input`) the {impl} implementation answers a HANDLE "
+            "message with whose context or aggregate id cannot be a subject token (the router "
+            "forwards no such command; one published straight to NATS still gets its answer), "
+            "stored in the EVENTS stream. Same headers as the other responses."
+        ),
+        schema=Event,
+    )
+
+
 def handler_app(
     settings: CommonSettings, broker: NatsBroker, impl: Impl, handlers: Mapping[str, ContextHandler]
 ) -> AsgiFastStream:
@@ -280,6 +312,7 @@ def handler_app(
     service = HandlerService(broker, impl, handlers)
     documented = make_broker(settings, name=impl)
     register_handler_subscriber(documented, impl)
+    register_handler_publishers(documented, impl)
     return service_app(
         broker,
         settings=settings,

@@ -1,9 +1,11 @@
-"""The comparator service: routing records and both sides' events in, comparisons out.
+"""The comparator service: routing records and both sides' events in, comparisons out (to its
+store, and on `parallax.comparisons.<ctx>.<result>`).
 
-Acks are deferred until a command is resolved and stored, so a comparator that stops loses
-nothing: JetStream redelivers what was pending (consumers allow that many unacked messages),
-and the store ignores a comparison it already has. Resolved commands are stored in groups, one
-transaction for several (`CommitBatch`); each is acked after the commit that stored it.
+Acks are deferred until a command is resolved, stored and published, so a comparator that stops
+loses nothing: JetStream redelivers what was pending (consumers allow that many unacked
+messages), the store ignores a comparison it already has and the COMPARISONS stream one it
+already holds (`Nats-Msg-Id`). Resolved commands are stored in groups, one transaction for
+several (`CommitBatch`), then published as one group; each is acked after both.
 Run with `parallax run comparator`.
 """
 
@@ -26,6 +28,10 @@ from faststream.nats import ConsumerConfig, JStream, NatsBroker
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from parallax_contracts import subjects
+from parallax_contracts.alerts import GuardAlert
+from parallax_contracts.comparisons import ComparisonMessage
+from parallax_rollout import RolloutAuditEntry
+from parallax_runtime.acked_publisher import AckedPublisher
 from parallax_runtime.connection import make_broker
 from parallax_runtime.http import service_app
 from parallax_runtime.metrics import ConsumedMessages
@@ -39,6 +45,7 @@ from parallax_comparator.core.pairing import PairingSettings, PairingTable, Pair
 from parallax_comparator.core.rules import DEFAULT_RULES_PATH, RulesFile
 from parallax_comparator.guard import Guard, GuardSettings
 from parallax_comparator.guard_actions import TripOutcome, act_on_trip
+from parallax_comparator.published import comparison_messages
 from parallax_comparator.records import ComparisonRecord, evaluate
 from parallax_comparator.render import to_html
 from parallax_comparator.report import build_report
@@ -53,9 +60,14 @@ COMPARISONS = Counter(
 )
 UNSHADOWED = Counter("parallax_comparator_unshadowed_total", "Commands routed to one side only.")
 PENDING = Gauge("parallax_comparator_pending_pairs", "Commands waiting for both responses.")
+PUBLISH_FAILURES = Counter(
+    "parallax_comparator_publish_failures_total",
+    "Stored comparisons whose publish on COMPARISONS failed (no ack in time, NATS away); they "
+    "are published again, their input unacked meanwhile.",
+)
 PAIRING_SECONDS = Histogram(
     "parallax_comparator_pairing_seconds",
-    "From the routing record to the comparison being stored.",
+    "From the routing record to the comparison being stored and published.",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 
@@ -64,8 +76,8 @@ Body = bytes
 # The router's ack_wait (a router killed between the copies and the record redelivers the
 # command after it) plus a margin.
 ROUTER_REDELIVERY_SECONDS = 30.0
-# After a failed commit (PostgreSQL down, disk full), the next attempt: not at every message,
-# each of which may wait for a connection timeout on the event loop.
+# After a failed commit (PostgreSQL down, disk full) or publish (NATS away), the next attempt:
+# not at every message, each of which may wait for a connection timeout on the event loop.
 STORE_RETRY_SECONDS = 1.0
 
 
@@ -100,7 +112,13 @@ class Comparator:
         self.guard = Guard(GuardSettings.from_settings(settings))
         self.trips: list[TripOutcome] = []
         self.batch = CommitBatch(settings.store_batch_max, settings.store_batch_seconds)
-        # Messages not acked yet, by command id: acked once the command is resolved and stored.
+        # Publishes each committed batch on COMPARISONS (`start` makes it, on the broker's
+        # connection, unless one was given).
+        self.publisher: AckedPublisher | None = None
+        # One commit at a time: the publish awaits between the batch's `take` and its end.
+        self._flushing = asyncio.Lock()
+        # Messages not acked yet, by command id: acked once the command is resolved, stored and
+        # published.
         self.unacked: defaultdict[str, list[Msg]] = defaultdict(list)
         self.routed_at: dict[str, float] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -124,6 +142,12 @@ class Comparator:
             self._subscriptions.append(await subscribe_durable(js, stream=stream, config=config, cb=callback))
 
     async def start(self) -> None:
+        """Before `subscribe`: a resolved command is published in the commit that stores it."""
+        if self.publisher is None:
+            # The default ack timeout (acked_publisher.PUBLISH_ACK_TIMEOUT_SECONDS): past it
+            # the batch waits for its retry, its input unacked.
+            self.publisher = AckedPublisher(self.broker.connection)
+        await self.publisher.start()
         self._tasks = [
             asyncio.create_task(self._expire_loop()),
             asyncio.create_task(self._retention_loop()),
@@ -144,7 +168,14 @@ class Comparator:
         # Commit what is batched while the connection can still carry the acks (the broker
         # closes after the shutdown hooks).
         if not await self.flush():
-            log.error("stopping with %d comparisons not stored: their input is redelivered", len(self.batch))
+            log.error(
+                "stopping with %d comparisons not stored or not published: their input is redelivered",
+                len(self.batch),
+            )
+        publisher, self.publisher = self.publisher, None
+        if publisher is not None:
+            with contextlib.suppress(Exception):  # NATS away: nothing left to wait for
+                await publisher.stop()
         # The store stays open: a message handler may still be finishing (the broker stops
         # after the shutdown hooks); it is closed with the process.
 
@@ -261,26 +292,51 @@ class Comparator:
         PENDING.set(self.table.pending)
 
     async def flush(self) -> bool:
-        """Store the batch in one transaction, then count it and ack its messages. If the store
-        fails, nothing is acked or counted: the records wait for a retry, their commands still
-        pending (and redelivered if the comparator dies meanwhile). False if it failed."""
-        records = self.batch.take()
-        if not records:
+        """Store the batch in one transaction and count what it stored, publish every record of
+        it on COMPARISONS as one group, and once JetStream has acked them all, ack the input.
+        If the store or the publish fails, nothing is acked: the records wait for a retry,
+        their commands still pending (and redelivered if the comparator dies meanwhile). The
+        retry stores and counts nothing that was stored (`add_new`) but publishes every record
+        again, the copies that had reached the stream dropped by their `Nats-Msg-Id`; so each
+        comparison is published at least once and counted once. False if it failed."""
+        async with self._flushing:
+            records = self.batch.take()
+            if not records:
+                return True
+            try:
+                stored = self.store.add_new(records)
+            except Exception:
+                self.batch.failed(time.monotonic() + STORE_RETRY_SECONDS)
+                log.exception(
+                    "storing %d comparisons failed; their input stays unacked; next attempt in %g s",
+                    len(records),
+                    STORE_RETRY_SECONDS,
+                )
+                return False
+            self._count(stored)
+            try:
+                await self._publish(records)
+            except Exception:
+                self.batch.failed(time.monotonic() + STORE_RETRY_SECONDS)
+                PUBLISH_FAILURES.inc(len(records))
+                log.exception(
+                    "publishing %d comparisons failed; their input stays unacked; next attempt in %g s",
+                    len(records),
+                    STORE_RETRY_SECONDS,
+                )
+                return False
+            except BaseException:
+                # Cancelled (the commit timer, at `stop`): back in the batch for the last flush.
+                self.batch.failed(time.monotonic())
+                raise
+            self.batch.committed()
+            await self._release(records)
             return True
-        try:
-            stored = self.store.add_new(records)
-        except Exception:
-            self.batch.failed(time.monotonic() + STORE_RETRY_SECONDS)
-            log.exception(
-                "storing %d comparisons failed; their input stays unacked; next attempt in %g s",
-                len(records),
-                STORE_RETRY_SECONDS,
-            )
-            return False
-        self.batch.committed()
-        self._count(stored)
-        await self._release(records)
-        return True
+
+    async def _publish(self, records: list[ComparisonRecord]) -> None:
+        if self.publisher is None:
+            raise RuntimeError("Comparator.start was not awaited: no publisher for the comparisons")
+        await self.publisher.publish(comparison_messages(records))
 
     def _count(self, stored: list[ComparisonRecord]) -> None:
         """Metrics and the guard, for what the commit stored: a redelivered command that was
@@ -315,13 +371,15 @@ class Comparator:
 
     @property
     def pending(self) -> int:
-        """Commands not stored yet: waiting for a response, or for the commit. Pollers take 0
-        to mean that every command received is in the store."""
+        """Commands not done yet: waiting for a response, or for the commit and publish that
+        end their batch. Pollers take 0 to mean that every command received is in the store
+        and on COMPARISONS."""
         return self.table.pending + len(self.batch)
 
     def summary(self) -> dict[str, Any]:
         # Pending first: a command stored after this read is in the counts read next, while
-        # one read pending now and stored meanwhile counts twice, never zero times.
+        # one read pending now and stored meanwhile counts twice, never zero times (as does one
+        # stored whose publish has not been acked yet).
         pending = self.pending
         summary = self.store.summary()
         summary["pending"] = pending
@@ -353,6 +411,52 @@ class Comparator:
         return to_html(report)
 
 
+def register_publishers(broker: NatsBroker) -> None:
+    """What the comparator publishes, declared on the broker that the AsyncAPI document
+    describes; the running comparator publishes through nats-py (`Comparator.flush` through its
+    `AckedPublisher`, `guard_actions.act_on_trip`, `rollout_io.append_audit`), never through
+    these publishers."""
+    broker.publisher(
+        subjects.COMPARISONS_TEMPLATE,
+        title="comparator-comparisons",
+        description=(
+            "One message per comparison the comparator stored, stored in the COMPARISONS stream: "
+            "the result, the pairing's reason, the mismatch signature, the field-level diffs, "
+            "both handler times and refusals; not the normalized responses (the store has them, "
+            "by command id). Published once its batch is committed, before the input is acked: "
+            "at least once, a copy within the stream's duplicate window dropped by its header "
+            "`Nats-Msg-Id` (the command id). Header `Nats-Expected-Stream: COMPARISONS`. Diffs "
+            "that would make the message larger than 64 KiB are left out (`diffs_truncated`). "
+            "`{context}`: `game`, `campaign` or `unknown`; `{result}`: `match`, "
+            "`payload_mismatch`, `sequence_mismatch`, `rejection_mismatch`, `missing_legacy` or "
+            "`missing_domain`."
+        ),
+        schema=ComparisonMessage,
+    )
+    broker.publisher(
+        subjects.ALERTS_TEMPLATE,
+        title="comparator-alerts",
+        description=(
+            "An alert each time the guard sets a context's kill switch (`kind: guard_trip`): the "
+            "thresholds crossed, the window's figures and the rollout config revision written. "
+            "Core NATS, not stored. `{context}`: `game` or `campaign`."
+        ),
+        schema=GuardAlert,
+    )
+    broker.publisher(
+        subjects.AUDIT_TEMPLATE,
+        title="comparator-audit",
+        description=(
+            "One entry per rollout config change the comparator writes (the guard's kill "
+            "switch, with the guard's window), stored in the AUDIT stream. Header "
+            "`Nats-Msg-Id`: `rollout:<context>:<revision>`. The CLI (`parallax rollout`, "
+            "`parallax plan`) appends entries of the same shape. `{context}`: `game` or "
+            "`campaign`."
+        ),
+        schema=RolloutAuditEntry,
+    )
+
+
 def create_app(settings: ComparatorSettings | None = None) -> AsgiFastStream:
     settings = settings or ComparatorSettings()
     broker = make_broker(settings, name="comparator")
@@ -365,8 +469,8 @@ def create_app(settings: ComparatorSettings | None = None) -> AsgiFastStream:
         # One object per subscriber: FastStream and nats-py write the durable name into it.
         return ConsumerConfig(max_ack_pending=-1, ack_wait=ack_wait)
 
-    # Never started: it carries the subscribers for the AsyncAPI document only; the running
-    # comparator consumes the same consumers through nats-py (`Comparator.subscribe`).
+    # Never started: it carries the subscribers and publishers for the AsyncAPI document only;
+    # the running comparator consumes the same consumers through nats-py (`Comparator.subscribe`).
     documented = make_broker(settings, name="comparator")
 
     @documented.subscriber(
@@ -393,9 +497,11 @@ def create_app(settings: ComparatorSettings | None = None) -> AsgiFastStream:
     async def on_event() -> None:
         raise RuntimeError("documentation only")
 
+    register_publishers(documented)
+
     async def start() -> None:
+        await comparator.start()  # its publisher first: what the subscriptions resolve is published
         await comparator.subscribe(consumer)
-        await comparator.start()
 
     @get(include_in_schema=False)
     async def summary(scope: Any) -> AsgiResponse:

@@ -7,13 +7,12 @@ It never turns the kill switch off. A context whose kill switch is already on is
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
-from typing import Any
 
 from nats.aio.client import Client
 from parallax_contracts import subjects
+from parallax_contracts.alerts import GuardAlert
 from parallax_rollout import RolloutConfig
 from prometheus_client import Counter
 
@@ -48,6 +47,7 @@ async def act_on_trip(nc: Client, trip: Trip) -> TripOutcome:
         js,
         trip.context,
         kill,
+        action="guard",
         by="guard",
         reason=trip.reason,
         extra_audit={"guard": trip.stats.to_dict()},
@@ -57,16 +57,15 @@ async def act_on_trip(nc: Client, trip: Trip) -> TripOutcome:
         return TripOutcome(trip, False, None)
     _, _, revision = written
     GUARD_TRIPS.labels(trip.context).inc()
-    alert: dict[str, Any] = {
-        "kind": "guard_trip",
-        "context": trip.context,
-        "reason": trip.reason,
-        "reasons": list(trip.reasons),
-        "window": trip.stats.to_dict(),
-        "kill_switch": True,
-        "config_revision": revision,
-        "at": now_utc().isoformat(),
-    }
-    await nc.publish(subjects.alerts(trip.context), json.dumps(alert).encode())
+    alert = GuardAlert(
+        context=trip.context,
+        reason=trip.reason,
+        reasons=list(trip.reasons),
+        window=trip.stats.to_dict(),
+        kill_switch=True,
+        config_revision=revision,
+        at=now_utc(),
+    )
+    await nc.publish(subjects.alerts(trip.context), alert.model_dump_json().encode())
     log.warning("guard tripped for %s: %s (kill switch on, revision %d)", trip.context, trip.reason, revision)
     return TripOutcome(trip, True, revision)

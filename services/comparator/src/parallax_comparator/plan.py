@@ -188,6 +188,7 @@ async def apply_step(js: JetStreamContext, state: PlanState) -> int:
         js,
         state.context,
         change,
+        action="plan",
         by="plan",
         reason=f"plan step {state.index + 1}/{len(state.steps)}: {percent} %",
         extra_audit={"plan": {"index": state.index, "steps": [str(s) for s in state.steps]}},

@@ -16,21 +16,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from parallax_comparator.core.diff import ABSENT, Comparison, FieldDiff
+from parallax_comparator.core.diff import ABSENT, RESULTS, Comparison, FieldDiff
 from parallax_comparator.core.noise import NoiseDetector
 from parallax_comparator.core.signature import collapse_indices
 from parallax_comparator.guard import p95
 from parallax_comparator.store import ComparisonStore
 
 NICE_BUCKETS = (1, 5, 10, 30, 60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 7 * 86400)
-RESULT_ORDER = (
-    "match",
-    "payload_mismatch",
-    "sequence_mismatch",
-    "rejection_mismatch",
-    "missing_legacy",
-    "missing_domain",
-)
+RESULT_ORDER = RESULTS
 
 
 @dataclass

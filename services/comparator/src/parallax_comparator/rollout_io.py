@@ -16,10 +16,11 @@ from nats.js import JetStreamContext
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from parallax_contracts import subjects
 from parallax_rollout import (
+    Action,
     InvalidConfig,
     RolloutConfig,
-    config_diff,
-    config_to_json,
+    audit_entry,
+    audit_msg_id,
     default_config,
     dump_config,
     parse_config,
@@ -74,6 +75,7 @@ async def update_config(
     context: str,
     change: Change,
     *,
+    action: Action,
     by: str,
     reason: str,
     attempts: int = 20,
@@ -98,7 +100,9 @@ async def update_config(
         except KeyWrongLastSequenceError:
             continue  # someone wrote in between: read again
         old = None if current.from_defaults and not current.invalid else current.config
-        await append_audit(js, context, old, new, int(revision), by=by, reason=reason, extra=extra_audit)
+        await append_audit(
+            js, context, old, new, int(revision), action=action, by=by, reason=reason, extra=extra_audit
+        )
         return current.config, new, int(revision)
     raise RolloutWriteConflict(f"could not update the {context} rollout config: too many concurrent writers")
 
@@ -110,23 +114,25 @@ async def append_audit(
     new: RolloutConfig,
     revision: int,
     *,
+    action: Action,
     by: str,
     reason: str,
     extra: dict[str, Any] | None = None,
 ) -> None:
-    entry = {
-        "context": context,
-        "at": now_utc().isoformat(),
-        "by": by,
-        "reason": reason,
-        "revision": revision,
-        "diff": config_diff(old, new),
-        "config": config_to_json(new),
-        **(extra or {}),
-    }
+    """The entry the CLI writes too (`audit_entry`), with this writer's evidence (`extra`)."""
+    entry = audit_entry(
+        context=context,
+        action=action,
+        revision=revision,
+        old=old,
+        new=new,
+        by=by,
+        reason=reason,
+        at=now_utc(),
+    )
     await js.publish(
         subjects.audit(context),
-        json.dumps(entry, default=str).encode(),
+        json.dumps({**entry, **(extra or {})}, default=str).encode(),
         stream="AUDIT",
-        headers={subjects.MSG_ID: f"rollout:{context}:{revision}"},
+        headers={subjects.MSG_ID: audit_msg_id(context, revision)},
     )

@@ -249,6 +249,25 @@ class Gateway:
             )
 
 
+def document_publishers(broker: NatsBroker) -> None:
+    """Declares what the gateway publishes on `broker`, for the AsyncAPI document only: the
+    gateway publishes through nats-py (`Gateway._ingress`), never through these publishers."""
+    broker.publisher(
+        subjects.INGRESS_TEMPLATE,
+        title="gateway-ingress",
+        description=(
+            "Every command a client sent and the gateway accepted, and the gateway's own "
+            "`disconnect` commands (a user's last socket closed), stored in the INGRESS stream "
+            "for the router; acknowledged by JetStream before the client hears `accepted`. "
+            "Header `Nats-Msg-Id`: the command id. `{context}`: `game` or `campaign`; "
+            "`{aggregate_id}`: a room id (6 hex digits) or a campaign UUID, picked by the gateway "
+            "for `create_room`/`create_campaign`. The stream stores it under one more token, the "
+            "aggregate's partition (docs/scaling.md)."
+        ),
+        schema=Command,
+    )
+
+
 def create_app(settings: GatewaySettings | None = None) -> Starlette:
     settings = settings or GatewaySettings()
     broker = make_broker(settings, name="gateway")
@@ -270,6 +289,8 @@ def create_app(settings: GatewaySettings | None = None) -> Starlette:
     )
     async def on_event() -> None:  # never called: `documented` is never started
         raise RuntimeError("documentation only")
+
+    document_publishers(documented)
 
     http = service_app(broker, documented=documented)
 

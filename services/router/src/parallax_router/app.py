@@ -24,7 +24,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.kv import KeyValue
 from parallax_contracts import subjects
-from parallax_contracts.envelopes import IMPLS, Command, Impl, utc_now
+from parallax_contracts.envelopes import IMPLS, Command, Impl, RoutingRecord, utc_now
 from parallax_contracts.ids import is_aggregate_id, is_command_id
 from parallax_rollout.config import default_config
 from parallax_rollout.decision import Decision, decide_command
@@ -312,13 +312,46 @@ def register_partition_subscribers(broker: NatsBroker) -> None:
     )
 
 
+def register_publishers(broker: NatsBroker) -> None:
+    """What the router publishes, declared on the broker that the AsyncAPI document describes;
+    the running router publishes through its own `AckedPublisher` (`Router.route`), never
+    through these publishers."""
+    for impl in IMPLS:
+        broker.publisher(
+            subjects.handle_template(impl),
+            title=f"router-handle-{impl}",
+            description=(
+                f"The commands routed to the {impl} implementation, byte for byte as taken off "
+                "INGRESS, stored in the HANDLE stream: the primary copy (its events answer the "
+                "user) or the shadow copy (its events are only compared), as the header "
+                "`Parallax-Role: primary | shadow` says. Header `Nats-Msg-Id`: "
+                f"`<command id>:{impl}`. `{{context}}`: `game` or `campaign`; `{{aggregate_id}}`: "
+                "a room id or a campaign UUID. The stream stores it under one more token, the "
+                "aggregate's partition (docs/scaling.md)."
+            ),
+            schema=Command,
+        )
+    broker.publisher(
+        subjects.ROUTED_TEMPLATE,
+        title="router-routed",
+        description=(
+            "One routing record per routed command, stored in the ROUTED stream for the "
+            "comparator: the primary implementation, the shadow one (or null), the rule that "
+            "decided and the rollout config revision applied. Header `Nats-Msg-Id`: the command "
+            "id. `{context}`: `game` or `campaign`; `{aggregate_id}`: a room id or a campaign UUID."
+        ),
+        schema=RoutingRecord,
+    )
+
+
 def create_app(settings: RouterSettings | None = None) -> AsgiFastStream:
     settings = settings or RouterSettings()
     broker = make_broker(settings, name="router")
     router = Router(settings, broker)
-    # Never started: it carries the subscribers for the AsyncAPI document only.
+    # Never started: it carries the subscribers and publishers for the AsyncAPI document only.
     documented = make_broker(settings, name="router")
     register_partition_subscribers(documented)
+    register_publishers(documented)
     return service_app(
         broker,
         settings=settings,

@@ -12,27 +12,17 @@ import marshal
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Final, Literal, NamedTuple
+from typing import Any, Final, NamedTuple, get_args
+
+from parallax_contracts.comparisons import ComparisonResult
 
 from parallax_comparator.core.normalize import normalize
 from parallax_comparator.core.rules import NormalizationRules
 
-Result = Literal[
-    "match",
-    "payload_mismatch",
-    "sequence_mismatch",
-    "rejection_mismatch",
-    "missing_legacy",
-    "missing_domain",
-]
-RESULTS: Final[tuple[Result, ...]] = (
-    "match",
-    "payload_mismatch",
-    "sequence_mismatch",
-    "rejection_mismatch",
-    "missing_legacy",
-    "missing_domain",
-)
+# The results (the pairing's `missing_<impl>` included), as the published comparisons name them;
+# in the order the reports list them.
+Result = ComparisonResult
+RESULTS: Final[tuple[Result, ...]] = get_args(ComparisonResult)
 REJECTED: Final = "command_rejected"
 
 
