@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from comparator_support import PLAY_EVENT, Feed, cid, comparator, response, settings, wait_for
 from nats.aio.client import Client
 from parallax_comparator.guard import Guard, GuardSettings, Observation, evaluate, p95
-from parallax_rollout import dump_config, parse_config, validate_config
+from parallax_rollout import RolloutConfig, dump_config, parse_config, validate_config
 from parallax_runtime.topology import ROLLOUT_BUCKET
 from prometheus_client import REGISTRY
 
@@ -185,3 +186,96 @@ async def test_service_leaves_a_killed_context_alone(
         assert comp.trips == []
     entry = await kv.get("campaign")
     assert entry.revision == revision  # no write: never re-enables, never rewrites
+
+
+@pytest.mark.integration
+async def test_a_trip_after_an_invalid_write_keeps_the_last_valid_config(
+    clean_topology: Client, nats_url: str, tmp_path: Path
+) -> None:
+    """The routers ignore an invalid entry and keep the last valid config (rollout.md): the
+    guard's kill switch goes onto that config (lists, percent, shadow kept), not onto the
+    comparator's environment defaults, and is written above the invalid entry."""
+    nc = clean_topology
+    js = nc.jetstream()
+    kv = await js.key_value(ROLLOUT_BUCKET)
+    await kv.purge("game")
+    valid = validate_config(
+        {
+            "mode": "canary",
+            "domain_percent": 37.5,
+            "shadow": True,
+            "kill_switch": False,
+            "allow_users": ["qa-1", "qa-2"],
+            "deny_prefixes": ["F"],
+        }
+    )
+    valid_revision = await kv.put("game", dump_config(valid))
+    invalid_revision = await kv.put("game", b'{"mode": "blue", "domain_percent": 5, "shadow": true}')
+    alerts: list[dict[str, object]] = []
+
+    async def on_alert(msg: object) -> None:
+        alerts.append(json.loads(msg.data))  # type: ignore[attr-defined]
+
+    sub = await nc.subscribe("parallax.alerts.game", cb=on_alert)
+    feed = Feed(nc)
+    async with comparator(settings(nats_url, tmp_path, guard_min_samples=50)) as comp:
+        await _burst(feed, 50, 10)
+        await wait_for(lambda: len(alerts) == 1, what="the alert")
+        assert len(comp.trips) == 1
+    await sub.unsubscribe()
+
+    entry = await kv.get("game")
+    assert entry.revision == invalid_revision + 1
+    after = parse_config(entry.value)
+    assert after.kill_switch is True and after.updated_by == "guard"
+    assert (after.mode, after.domain_percent, after.shadow) == ("canary", Decimal("37.5"), True)
+    assert (after.allow_users, after.deny_prefixes) == (("qa-1", "qa-2"), ("F",))
+    audit = json.loads((await js.get_last_msg("AUDIT", "parallax.audit.rollout.game")).data)
+    assert audit["revision"] == entry.revision
+    # The diff is against the config the routers applied (revision `valid_revision`).
+    assert {k for k in audit["diff"] if k not in ("updated_at", "updated_by", "reason")} == {"kill_switch"}
+    assert valid_revision < invalid_revision
+
+
+@pytest.mark.integration
+async def test_update_config_bases_on_the_last_valid_entry_and_checks_the_latest_revision(
+    clean_topology: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Read-modify-write: the base is the newest valid entry, the revision check names the key's
+    latest entry (the invalid one), and a concurrent write makes it read again."""
+    from nats.js.kv import KeyValue
+    from parallax_comparator.rollout_io import update_config
+
+    js = clean_topology.jetstream()
+    kv = await js.key_value(ROLLOUT_BUCKET)
+    await kv.purge("campaign")
+    first = validate_config({"mode": "domain", "domain_percent": 10, "shadow": True, "kill_switch": False})
+    await kv.put("campaign", dump_config(first))
+    invalid_revision = await kv.put("campaign", b"not json")
+    concurrent = first.model_copy(update={"domain_percent": 20, "allow_users": ["late"]})
+    bases: list[RolloutConfig] = []
+    checked: list[int | None] = []
+
+    def kill(current: RolloutConfig) -> RolloutConfig:
+        bases.append(current)
+        return current.model_copy(update={"kill_switch": True})
+
+    real_update = KeyValue.update
+    concurrent_revision = 0
+
+    async def update(self: KeyValue, key: str, value: bytes, last: int | None = None) -> int:
+        nonlocal concurrent_revision
+        checked.append(last)
+        if len(checked) == 1:  # someone else writes between the first read and its update
+            concurrent_revision = await kv.put("campaign", dump_config(concurrent))
+        return await real_update(self, key, value, last=last)
+
+    monkeypatch.setattr(KeyValue, "update", update)
+    written = await update_config(js, "campaign", kill, action="guard", by="guard", reason="test")
+    assert written is not None
+    old, new, revision = written
+    assert checked == [invalid_revision, concurrent_revision]
+    assert [b.domain_percent for b in bases] == [10, 20]  # the last valid one, then the concurrent one
+    assert old == concurrent and new.kill_switch is True and new.allow_users == ("late",)
+    entry = await kv.get("campaign")
+    assert parse_config(entry.value) == new and entry.revision == revision

@@ -33,7 +33,7 @@ def state(**kw: object) -> PlanState:
 
 def current(revision: int = 7, **kw: object) -> CurrentConfig:
     cfg = validate_config({"mode": "canary", "domain_percent": 1, "shadow": True, "kill_switch": False, **kw})
-    return CurrentConfig(cfg, revision, False, False)
+    return CurrentConfig("game", cfg, revision, "kv", latest_revision=revision)
 
 
 def test_assess() -> None:
@@ -44,6 +44,19 @@ def test_assess() -> None:
     killed = assess(state(), current(8, kill_switch=True, updated_by="guard", reason="guard: bad"), NOW)
     assert killed.action == "halt" and "guard: bad" in killed.reason
     assert assess(state(), current(9), NOW + timedelta(hours=1)).action == "halt"  # someone else wrote
+    # Someone wrote an invalid entry: the routers keep the step's config, the plan halts anyway.
+    tampered = current(7)
+    tampered = type(tampered)(
+        "game",
+        tampered.config,
+        7,
+        "kv",
+        latest_revision=9,
+        invalid_revision=9,
+        invalid_problems=("mode: bad",),
+    )
+    halted = assess(state(), tampered, NOW + timedelta(hours=1))
+    assert halted.action == "halt" and "invalid" in halted.reason and "mode: bad" in halted.reason
     waiting = assess(state(), current(), NOW + timedelta(hours=1), ["mismatch rate 3%"])
     assert waiting.action == "wait" and "guard not satisfied" in waiting.reason
     assert assess(state(status="aborted"), current(), NOW).action == "stopped"

@@ -176,3 +176,35 @@ def test_explain_shows_the_decision(cli: Any, nats_url: str) -> None:
     assert as_json["bucket"] == 7514
     bad = cli("explain", "game", "nope")
     assert bad.exit_code == 1 and "not a game aggregate id" in bad.output
+
+
+def test_after_an_invalid_write_show_and_set_use_the_last_valid_config(cli: Any, nats_url: str) -> None:
+    """What the routers apply (rollout.md: they ignore the invalid entry and keep the last valid
+    one) is what `show` reports and what a change is based on; the write names the invalid
+    entry's revision, so it lands above it."""
+    first = cli(
+        "set", "game", "--mode", "canary", "--percent", "30", "--shadow", "--allow-user", "qa-1",
+        "--reason", "canary",
+    )  # fmt: skip
+    assert first.exit_code == 0, first.output
+    valid, _ = stored(nats_url)
+
+    async def put_invalid(nc: Any) -> int:
+        kv = await nc.jetstream().key_value("parallax_rollout")
+        return int(await kv.put("game", b'{"mode": "canary", "domain_percent": "30"}'))
+
+    invalid = _run_async(nats_url, put_invalid)
+    shown = json.loads(cli("show", "game", "--json").output)["contexts"]["game"]
+    assert (shown["revision"], shown["source"], shown["ignored_invalid_revision"]) == (valid, "kv", invalid)
+    assert shown["config"]["domain_percent"] == 30 and shown["config"]["allow_users"] == ["qa-1"]
+    text = cli("show", "game").output
+    assert f"revision {invalid} is invalid and ignored" in text
+    killed = cli("kill", "game", "--reason", "stop")
+    assert killed.exit_code == 0, killed.output
+    revision, raw = stored(nats_url)
+    config = parse_config(raw or b"")
+    assert revision == invalid + 1 and config.kill_switch is True
+    assert (config.mode, config.domain_percent, config.shadow) == ("canary", 30, True)
+    assert config.allow_users == ("qa-1",)
+    kill = audit(nats_url)[-1]
+    assert {k for k in kill["diff"] if k not in ("updated_at", "updated_by", "reason")} == {"kill_switch"}

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 from nats.aio.client import Client
-from nats.js.errors import KeyNotFoundError
+from nats.js.errors import NotFoundError
 from parallax_cli.commands.rollout import (
     RolloutError,
     WaitTimeout,
@@ -135,7 +135,8 @@ async def test_reason_and_author_are_required(router_nats: Client) -> None:
 class _EarlyMarkerKv:
     """A rollout bucket whose watch signals the end of the initial values before it hands them
     over, as nats-py's watcher can (it decides from the consumer's info, nothing pending, while
-    the stored values are already on the way)."""
+    the stored values are already on the way). Its direct reads (`get_msg`, what
+    `read_rollout` uses) answer from what is stored."""
 
     def __init__(self, key: str, value: bytes, revision: int) -> None:
         self.entry = SimpleNamespace(key=key, value=value, revision=revision, operation=None)
@@ -151,17 +152,18 @@ class _EarlyMarkerKv:
 
         return updates()
 
-    async def get(self, key: str) -> SimpleNamespace:
-        if key != self.entry.key:
-            raise KeyNotFoundError
-        return self.entry
+    async def get_msg(self, stream: str, seq: int | None = None, subject: str | None = None,
+                      next: bool = False) -> SimpleNamespace:  # fmt: skip
+        if subject != f"$KV.parallax_rollout.{self.entry.key}" or next:
+            raise NotFoundError
+        return SimpleNamespace(subject=subject, seq=self.entry.revision, data=self.entry.value, headers=None)
 
 
 async def test_a_stored_kill_switch_applies_before_start_returns_even_if_the_watch_is_late() -> None:
     killed = default_config(50, True, True).model_copy(update={"kill_switch": True})
     kv = _EarlyMarkerKv("game", killed.model_dump_json().encode(), revision=7)
     live = LiveConfig(default_config(50, True, True), "test-replica")
-    await live.start(kv)  # type: ignore[arg-type]
+    await live.start(kv, kv)  # type: ignore[arg-type]
     try:
         # The router starts consuming right after `start`: the stored config must be in force.
         assert live.current("game").config.kill_switch is True
@@ -180,3 +182,66 @@ async def test_a_stored_kill_switch_applies_before_start_returns_even_if_the_wat
         assert live.current("game").config.kill_switch is False
     finally:
         await live.stop()
+
+
+INVALID = json.dumps({"mode": "legacy", "domain_percent": 12.345, "shadow": True, "kill_switch": False})
+
+
+async def test_a_router_started_after_an_invalid_write_applies_the_last_valid_config(
+    router_nats: Client, nats_url: str
+) -> None:
+    """rollout.md: an invalid entry is ignored by the routers, "which keep the last valid one".
+    A replica that starts after it must apply that one too, not its environment defaults
+    (canary 50 %, shadow, no kill switch here), or replicas disagree on the kill switch."""
+    nc = router_nats
+    kv = await nc.jetstream().key_value("parallax_rollout")
+    valid = await change_config(
+        nc, "game", build_update(mode="domain", kill_switch=True), by="t", reason="killed", defaults=DEFAULTS
+    )
+    assert valid is not None
+    invalid_revision = await kv.put("game", INVALID.encode())
+    assert invalid_revision > valid.revision
+    before = REGISTRY.get_sample_value("parallax_router_config_refused_total", {"context": "game"}) or 0
+    async with running(router_app(nats_url, "late-a")):
+        await wait_replicas(nc, "late-a")
+        # It reports the valid revision (not 0), and never the invalid one.
+        assert await wait_applied(nc, "game", valid.revision, timeout=1.0) == {"late-a": valid.revision}
+        assert REGISTRY.get_sample_value("parallax_rollout_kill_switch", {"context": "game"}) == 1
+        rooms = [room_id(0x300 + i) for i in range(8)]
+        for room in rooms:
+            await publish(nc, command(room, "create_room"))
+        await wait_for_count(nc, "parallax.routed.>", len(rooms))
+        records = await routed_records(nc)
+        assert {(r["primary"], r["rule"], r["config_revision"]) for r in records} == {
+            ("legacy", "kill_switch", valid.revision)
+        }
+        # The invalid latest entry is still refused and counted (once).
+        for _ in range(100):
+            refused = REGISTRY.get_sample_value("parallax_router_config_refused_total", {"context": "game"})
+            if refused == before + 1:
+                break
+            await asyncio.sleep(0.02)
+        assert refused == before + 1
+        # A later invalid entry is ignored as before; a later valid one applies.
+        await kv.put("game", b"{not json")
+        later = await change_config(
+            nc, "game", build_update(kill_switch=False), by="t", reason="unkill", defaults=DEFAULTS
+        )
+        assert later is not None and later.old.kill_switch is True and later.old.mode == "domain"
+        await wait_applied(nc, "game", later.revision, timeout=1.0)
+        assert REGISTRY.get_sample_value("parallax_rollout_kill_switch", {"context": "game"}) == 0
+
+
+async def test_a_router_started_when_no_valid_entry_is_left_applies_its_defaults(
+    router_nats: Client, nats_url: str
+) -> None:
+    """Only invalid entries in the key's history (docs/rollout.md): the environment defaults,
+    revision 0, as while the key does not exist; the refusal is counted."""
+    nc = router_nats
+    kv = await nc.jetstream().key_value("parallax_rollout")
+    await kv.put("game", INVALID.encode())
+    async with running(router_app(nats_url, "late-b")):
+        await wait_replicas(nc, "late-b")
+        assert await wait_applied(nc, "game", 0, timeout=1.0) == {"late-b": 0}
+        assert REGISTRY.get_sample_value("parallax_rollout_kill_switch", {"context": "game"}) == 0
+        assert REGISTRY.get_sample_value("parallax_rollout_mode", {"context": "game", "mode": "canary"}) == 1

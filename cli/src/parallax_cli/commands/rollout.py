@@ -26,9 +26,9 @@ from typing import Annotated, Any
 
 import typer
 from nats.aio.client import Client
+from nats.js import JetStreamContext
 from nats.js.api import DeliverPolicy
-from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NoKeysError, NotFoundError
-from nats.js.kv import KeyValue
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NotFoundError
 from parallax_contracts import subjects
 from parallax_contracts.ids import CONTEXTS, is_aggregate_id
 from parallax_rollout import (
@@ -44,14 +44,14 @@ from parallax_rollout import (
     audit_msg_id,
     config_diff,
     config_to_json,
-    default_config,
     dump_config,
     explain,
     parse_aggregate_record,
-    parse_config,
     validate_config,
 )
 from parallax_runtime.connection import kv_keys
+from parallax_runtime.rollout_store import StoredRollout as Stored
+from parallax_runtime.rollout_store import env_defaults, read_rollout
 from parallax_runtime.topology import AGGREGATES_BUCKET, ROLLOUT_BUCKET, ROUTERS_BUCKET
 from rich.console import Console
 from rich.panel import Panel
@@ -97,24 +97,6 @@ class WaitTimeout(RolloutError):
 
 
 @dataclass(frozen=True)
-class Stored:
-    """What `parallax_rollout` holds for a context.
-
-    ``config``/``revision``: the newest *valid* entry (what the routers apply), None/0 when the
-    key does not exist (the routers apply their environment defaults). ``invalid_revision``: the
-    revision of a newer, invalid entry the routers ignore, if any. ``latest_revision``: the
-    revision of the newest entry whatever it is (what an update must name).
-    """
-
-    context: str
-    config: RolloutConfig | None
-    revision: int
-    latest_revision: int
-    invalid_revision: int | None = None
-    invalid_problems: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
 class Change:
     context: str
     action: Action
@@ -125,78 +107,17 @@ class Change:
     audit: dict[str, Any] = field(default_factory=dict)
 
 
-def env_defaults() -> RolloutConfig:
-    """The config routers use while a key does not exist, from the same environment variables."""
-    from parallax_runtime.settings import RouterSettings
-
-    settings = RouterSettings()
-    return default_config(
-        settings.domain_rollout_percentage, settings.domain_adapters_enabled, settings.shadow_enabled
-    )
-
-
 def check_context(context: str) -> str:
     if context not in CONTEXTS:
         raise RolloutError(f"unknown context {context!r}; one of {', '.join(CONTEXTS)}")
     return context
 
 
-# How often the history is read again when it ends before the key's latest revision.
-HISTORY_READS = 5
-
-
-async def latest_revision(kv: KeyValue, context: str) -> int:
-    """The revision of the key's last entry (a delete marker included), 0 if it has none."""
-    entry: Any
-    try:
-        entry = await kv.get(context)
-    except KeyNotFoundError as exc:  # deleted: the marker's revision; none at all: 0
-        entry = getattr(exc, "entry", None)
-    except NotFoundError:
-        return 0
-    return int(getattr(entry, "revision", 0) or 0)
-
-
-async def key_history(kv: KeyValue, context: str) -> list[Any]:
-    """The key's entries, oldest first, up to its latest revision.
-
-    nats-py's `history` reads through a watcher that may end before it has handed over the
-    entries (it decides from the consumer's info, nothing pending, while they are on the way):
-    under load it can return none for a key that has some, and a `set` would then start from
-    the defaults, or find nothing to change. So it is checked against a direct read of the
-    latest revision and read again until it reaches it."""
-    for attempt in range(HISTORY_READS):
-        latest = await latest_revision(kv, context)
-        try:
-            entries = list(await kv.history(context))
-        except (NoKeysError, KeyNotFoundError, NotFoundError):
-            entries = []
-        if ((entries[-1].revision or 0) if entries else 0) >= latest:
-            return entries
-        await asyncio.sleep(0.05 * (attempt + 1))
-    raise RolloutError(f"could not read the stored {context} config up to its latest revision; try again")
-
-
-async def read_stored(kv: KeyValue, context: str) -> Stored:
-    entries = await key_history(kv, context)
-    if not entries:
-        return Stored(context, None, 0, 0)
-    latest = entries[-1]
-    latest_rev = latest.revision or 0
-    invalid_rev: int | None = None
-    problems: tuple[str, ...] = ()
-    for entry in reversed(entries):
-        if entry.operation in ("DEL", "PURGE"):
-            # Deleted since: back to the environment defaults.
-            return Stored(context, None, 0, latest_rev, invalid_rev, problems)
-        try:
-            config = parse_config(entry.value or b"")
-        except InvalidConfig as exc:
-            if invalid_rev is None:
-                invalid_rev, problems = entry.revision, exc.problems
-            continue
-        return Stored(context, config, entry.revision or 0, latest_rev, invalid_rev, problems)
-    return Stored(context, None, 0, latest_rev, invalid_rev, problems)
+async def read_stored(js: JetStreamContext, context: str, defaults: RolloutConfig | None = None) -> Stored:
+    """What the routers apply for ``context``: the newest valid entry of the key, else the
+    environment defaults (``parallax_runtime.rollout_store.read_rollout``, which the routers
+    and the guard use too)."""
+    return await read_rollout(js, context, defaults or env_defaults())
 
 
 def parse_percent(text: str) -> Decimal:
@@ -297,8 +218,8 @@ async def change_config(
     kv = await js.key_value(ROLLOUT_BUCKET)
     defaults = defaults or env_defaults()
     for _ in range(attempts):
-        stored = await read_stored(kv, context)
-        base = stored.config or defaults
+        stored = await read_stored(js, context, defaults)
+        base = stored.config
         at = datetime.now(UTC)
         try:
             new = apply_update(base, update, by=by, reason=reason, at=at)
@@ -420,8 +341,8 @@ async def explain_aggregate(
     if not is_aggregate_id(context, aggregate_id):
         raise RolloutError(f"{aggregate_id!r} is not a {context} aggregate id")
     js = nc.jetstream()
-    stored = await read_stored(await js.key_value(ROLLOUT_BUCKET), context)
-    config = stored.config or defaults or env_defaults()
+    stored = await read_stored(js, context, defaults)
+    config = stored.config
     aggregates = await js.key_value(AGGREGATES_BUCKET)
     record: AggregateRecord | None
     try:
@@ -685,17 +606,18 @@ def show(
     contexts = [context] if context else list(CONTEXTS)
 
     async def work(nc: Client) -> tuple[list[Stored], dict[str, dict[str, Any]]]:
-        kv = await nc.jetstream().key_value(ROLLOUT_BUCKET)
-        return [await read_stored(kv, check_context(c)) for c in contexts], await router_beats(nc)
+        js = nc.jetstream()
+        await js.key_value(ROLLOUT_BUCKET)  # the bucket must exist (else: run `parallax init`)
+        defaults = env_defaults()
+        return [await read_stored(js, check_context(c), defaults) for c in contexts], await router_beats(nc)
 
     stored_list, beats = _run(_nats_url(ctx), work)
-    defaults = env_defaults()
     if as_json:
         out = {
             s.context: {
                 "revision": s.revision,
-                "config": config_to_json(s.config or defaults),
-                "source": "kv" if s.config else "environment defaults",
+                "config": config_to_json(s.config),
+                "source": "environment defaults" if s.from_defaults else "kv",
                 "ignored_invalid_revision": s.invalid_revision,
             }
             for s in stored_list
@@ -703,8 +625,10 @@ def show(
         typer.echo(json.dumps({"contexts": out, "routers": beats}, indent=2, default=str))
         return
     for stored in stored_list:
-        config = stored.config or defaults
-        source = f"revision {stored.revision}" if stored.config else "environment defaults (no key)"
+        config = stored.config
+        source = f"revision {stored.revision}"
+        if stored.from_defaults:
+            source = f"environment defaults ({stored.source})"
         table = Table(title=f"{stored.context}: {source}")
         table.add_column("field")
         table.add_column("value")

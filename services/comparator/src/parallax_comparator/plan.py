@@ -99,7 +99,8 @@ def assess(
 
     * not running → `stopped`;
     * kill switch on, or the rollout config changed by someone else since the step was applied
-      → `halt` (the guard tripped, or a person took over);
+      → `halt` (the guard tripped, or a person took over; an invalid entry written since, which
+      the routers ignore, halts too);
     * the comparator's guard reports a crossed threshold → `wait` (it is about to trip);
     * bake time not over → `wait` with the remaining seconds;
     * else `advance` (or `finish` at the last step)."""
@@ -111,6 +112,13 @@ def assess(
     if config.kill_switch:
         by = f" by {config.updated_by}" if config.updated_by else ""
         return Assessment("halt", f"kill switch is on{by}: {config.reason or 'no reason given'}")
+    if current.revision == state.config_revision and current.latest_revision != state.config_revision:
+        # The routers ignore it and keep the step's config, but someone tried to change it.
+        return Assessment(
+            "halt",
+            f"an invalid rollout config was written since this step was applied (revision "
+            f"{current.invalid_revision}, ignored by the routers: {'; '.join(current.invalid_problems)})",
+        )
     if current.revision != state.config_revision:
         return Assessment(
             "halt",

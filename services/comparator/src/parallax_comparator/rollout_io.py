@@ -8,23 +8,20 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from nats.js import JetStreamContext
-from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
+from nats.js.errors import KeyWrongLastSequenceError
 from parallax_contracts import subjects
 from parallax_rollout import (
     Action,
-    InvalidConfig,
     RolloutConfig,
     audit_entry,
     audit_msg_id,
-    default_config,
     dump_config,
-    parse_config,
 )
+from parallax_runtime.rollout_store import StoredRollout, env_defaults, read_rollout
 from parallax_runtime.topology import ROLLOUT_BUCKET
 
 log = logging.getLogger("parallax.rollout_io")
@@ -37,33 +34,15 @@ class RolloutWriteConflict(RuntimeError):
     """Still losing the revision race after every retry."""
 
 
-@dataclass(frozen=True)
-class CurrentConfig:
-    config: RolloutConfig  # the valid config in force (env defaults when absent or invalid)
-    revision: int  # KV revision of the entry (0: no entry)
-    from_defaults: bool
-    invalid: bool  # the entry exists but is invalid (routers ignore it)
-
-
-def env_defaults() -> RolloutConfig:
-    """The config the routers use while the key does not exist (their environment)."""
-    from parallax_runtime.settings import RouterSettings
-
-    s = RouterSettings()
-    return default_config(s.domain_rollout_percentage, s.domain_adapters_enabled, s.shadow_enabled)
+# What `read_config` returns: the newest valid config (the routers'), its revision, the key's
+# latest revision, whether it is the environment defaults and what invalid entries it skipped.
+CurrentConfig = StoredRollout
 
 
 async def read_config(js: JetStreamContext, context: str) -> CurrentConfig:
-    kv = await js.key_value(ROLLOUT_BUCKET)
-    try:
-        entry = await kv.get(context)
-    except KeyNotFoundError:  # absent or deleted (KeyDeletedError is a subclass)
-        return CurrentConfig(env_defaults(), 0, True, False)
-    revision = int(entry.revision or 0)
-    try:
-        return CurrentConfig(parse_config(entry.value or b""), revision, False, False)
-    except InvalidConfig:
-        return CurrentConfig(env_defaults(), revision, True, True)
+    """The config the routers apply (`parallax_runtime.rollout_store.read_rollout`): the newest
+    valid entry, else the shared environment defaults."""
+    return await read_rollout(js, context, env_defaults())
 
 
 def now_utc() -> datetime:
@@ -81,25 +60,41 @@ async def update_config(
     attempts: int = 20,
     extra_audit: dict[str, Any] | None = None,
 ) -> tuple[RolloutConfig, RolloutConfig, int] | None:
-    """Apply `change` to the current config with a revision check and audit it.
+    """Apply `change` to the config the routers apply (`read_config`: the newest valid entry,
+    else the environment defaults) with a revision check on the key's latest entry, and audit it.
 
     Returns (old, new, revision) or None when `change` said there is nothing to do. `new` gets
     `updated_at`/`updated_by`/`reason`; an invalid result raises `InvalidConfig`."""
     kv = await js.key_value(ROLLOUT_BUCKET)
     for _ in range(attempts):
         current = await read_config(js, context)
+        if current.skipped_invalid or current.from_defaults:
+            base = f"revision {current.revision}"
+            if current.from_defaults:
+                base = f"the environment defaults ({current.source})"
+            if current.skipped_invalid:
+                base += f" (revision {current.invalid_revision} is invalid, ignored)"
+            log.log(
+                logging.WARNING if current.skipped_invalid else logging.INFO,
+                "%s rollout config: the %s change is based on %s",
+                context,
+                action,
+                base,
+            )
         changed = change(current.config)
         if changed is None:
             return None
         new = changed.model_copy(update={"updated_at": now_utc(), "updated_by": by, "reason": reason})
         try:
-            if current.revision:
-                revision = await kv.update(context, dump_config(new), last=current.revision)
+            # The check names the key's latest entry, not the valid one read: a writer in
+            # between (an invalid entry included) makes this fail, and the loop read again.
+            if current.latest_revision:
+                revision = await kv.update(context, dump_config(new), last=current.latest_revision)
             else:
                 revision = await kv.create(context, dump_config(new))
         except KeyWrongLastSequenceError:
             continue  # someone wrote in between: read again
-        old = None if current.from_defaults and not current.invalid else current.config
+        old = current.stored  # None: the change replaced the environment defaults
         await append_audit(
             js, context, old, new, int(revision), action=action, by=by, reason=reason, extra=extra_audit
         )

@@ -110,7 +110,7 @@ class Router:
         self._publisher = AckedPublisher(self.broker.connection)
         await self._publisher.start()
         self.records = AggregateRecords(await kv_bucket(self.broker, AGGREGATES_BUCKET))
-        await self.live.start(await kv_bucket(self.broker, ROLLOUT_BUCKET))
+        await self.live.start(await kv_bucket(self.broker, ROLLOUT_BUCKET), js)
         self._routers_kv = await kv_bucket(self.broker, ROUTERS_BUCKET)
         self._ready.set()
         # Consuming before the first heartbeat: a replica that reports itself routes.
