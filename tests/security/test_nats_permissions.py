@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import nats
 import pytest
+from parallax_runtime.connection import kv_keys
 
 from .auth_server import SERVICE_USERS, USERS, Server, Session, auth_server, connect, provision_as_admin
 
@@ -77,6 +78,18 @@ async def kv_get_ok(session: Session, bucket: str, key: str) -> bool:
     return True
 
 
+async def kv_leader_read_ok(session: Session, bucket: str) -> bool:
+    """What the gateway's presence reads (parallax_gateway.presence): a filtered listing of keys
+    (a stream info) and a get answered by the stream's leader (not a direct get)."""
+    try:
+        js = session.nc.jetstream(timeout=0.5)
+        await kv_keys(js, bucket, "security.*")
+        await js.get_msg(f"KV_{bucket}", subject=f"$KV.{bucket}.security.check")
+    except Exception as exc:
+        return type(exc).__name__ == "NotFoundError"
+    return True
+
+
 async def consume_ok(session: Session, stream: str, subject: str) -> bool:
     try:
         sub = await session.nc.jetstream(timeout=0.5).pull_subscribe(
@@ -100,7 +113,13 @@ EXPECTATIONS: dict[str, list[tuple[str, str, bool]]] = {
         ("core", "parallax.alerts.game", False),
         ("subscribe", "parallax.ingress.>", False),
         ("subscribe", "parallax.handle.>", False),
+        # which replicas hold a user's sockets (presence.py): its own bucket only
+        ("kv_put", "parallax_presence", True),
+        ("kv_get", "parallax_presence", True),
+        ("kv_leader_read", "parallax_presence", True),
         ("kv_put", "parallax_rollout", False),
+        ("kv_put", "parallax_routers", False),
+        ("kv_put", "parallax_aggregates", False),
         ("kv_get", "parallax_legacy_game", False),
         ("consume", "INGRESS", False),
     ],
@@ -118,6 +137,8 @@ EXPECTATIONS: dict[str, list[tuple[str, str, bool]]] = {
         ("consume", "EVENTS", False),
         ("subscribe", "parallax.events.>", False),
         ("kv_get", "parallax_legacy_game", False),
+        ("kv_put", "parallax_presence", False),
+        ("kv_leader_read", "parallax_presence", False),
     ],
     "legacy": [
         ("js", EVENTS, True),
@@ -156,6 +177,7 @@ EXPECTATIONS: dict[str, list[tuple[str, str, bool]]] = {
         ("js", EVENTS, False),
         ("kv_put", "parallax_aggregates", False),
         ("kv_put", "parallax_legacy_game", False),
+        ("kv_put", "parallax_presence", False),
         ("consume", "HANDLE", False),
     ],
     "admin": [
@@ -207,6 +229,8 @@ async def test_each_service_may_act_only_on_its_subjects(provisioned: Server, us
                 ok = await kv_put_ok(session, target)
             elif check == "kv_get":
                 ok = await kv_get_ok(session, target, "game.ABCDEF")
+            elif check == "kv_leader_read":
+                ok = await kv_leader_read_ok(session, target)
             else:
                 ok = await consume_ok(session, target, CONSUME_FILTERS[target])
             if ok != allowed:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 import urllib.request
 from collections import Counter
@@ -109,7 +110,28 @@ async def test_commands_come_back_and_are_compared_under_each_services_own_user(
     finally:
         await admin.nc.close()
     assert published == summary["total"], (published, summary)
+    # The gateway keeps the users' presence (KV parallax_presence) under its own user: each
+    # client's last close was decided from KV, and no KV operation was refused.
+    closes = gateway_series(auth_stack, "parallax_gateway_last_local_closes_total", at_least=7)
+    assert closes.get('outcome="disconnect"', 0) >= 7, closes
+    assert sum(gateway_series(auth_stack, "parallax_gateway_presence_errors_total").values()) == 0
     assert_all_ready(auth_stack)
+
+
+def gateway_series(
+    stack: Stack, metric: str, *, at_least: float = 0, within: float = 10.0
+) -> dict[str, float]:
+    """The gateway's series of `metric` (labels -> value), once they add up to `at_least` (or
+    at the deadline: the sockets' closes are handled after the clients have gone)."""
+    pattern = re.compile(rf"^{re.escape(metric)}\{{(.*)\}} (\S+)$", re.M)
+    deadline = time.monotonic() + within
+    while True:
+        with urllib.request.urlopen(f"{stack.services['gateway'].url}/metrics", timeout=5) as response:
+            text = response.read().decode()
+        series = {labels: float(value) for labels, value in pattern.findall(text)}
+        if sum(series.values()) >= at_least or time.monotonic() > deadline:
+            return series
+        time.sleep(0.2)
 
 
 async def subscribe_all(session: Session, subjects: list[str], into: list[str]) -> None:

@@ -140,6 +140,19 @@ def test_refusal_window_limits_then_closes() -> None:
     assert not window.limited(200.0)
 
 
+def test_refusal_window_limits_only_after_more_than_the_limit() -> None:
+    """protocol.md: "More than 20 refused frames in 10 s": exactly 20 leave the socket free
+    (its next valid command goes through); the 21st is `rate_limited`."""
+    window = RefusalWindow(window=10.0, limit=20, close_at=40)
+    for i in range(20):
+        assert window.refuse(100.0 + i * 0.01) is Verdict.OK
+    assert not window.limited(100.5)
+    assert window.refuse(100.5) is Verdict.RATE_LIMITED
+    assert window.limited(100.6)
+    # The 21st refusal leaves the window: down to 20 again, not limited.
+    assert not window.limited(110.0)
+
+
 def test_membership_follows_room_events() -> None:
     rooms = RoomMembership()
     rooms.observe("game", "room_created", "AAAAAA", {"host": "a"}, ["a"])

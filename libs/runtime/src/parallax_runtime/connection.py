@@ -55,17 +55,22 @@ async def kv_bucket(broker: NatsBroker, name: str) -> KeyValue:
     return await broker.connection.jetstream().key_value(name)
 
 
-async def kv_keys(js: JetStreamContext, bucket: str) -> list[str]:
+async def kv_keys(js: JetStreamContext, bucket: str, keys: str = ">") -> list[str]:
     """The keys of KV `bucket` that hold an entry (a value, or a delete or purge marker: `get`
     raises KeyNotFoundError for those), from the bucket stream's per-subject counts.
+
+    `keys`: only those matching this pattern, NATS wildcards allowed (`*` one token, `>` the
+    rest): `"u-17.*"` lists the keys of two tokens whose first is `u-17`. Checked tokens only:
+    the pattern becomes part of a subject.
 
     Not nats-py's `KeyValue.keys()`: it lists through an ordered consumer and ends its listing
     when the consumer's info says nothing is pending and the subscription has counted no
     delivery yet, which is also the case when the server has already sent every entry and the
     client has not processed them. Under load it then returns no keys (NoKeysError) for a
-    bucket that has some. The stream's state is one request, answered by the server from what
-    it stores. For buckets of operational size (router heartbeats, tests): the server lists at
-    most one page of subjects (100,000) in a stream info."""
+    bucket that has some. The stream's state is one request, answered by the server (the
+    stream's leader) from what it stores. For buckets of operational size (router heartbeats,
+    tests) or a filtered few keys (one user's gateway presence): the server lists at most one
+    page of subjects (100,000) in a stream info."""
     prefix = f"$KV.{bucket}."
-    info = await js.stream_info(f"KV_{bucket}", subjects_filter=f"{prefix}>")
+    info = await js.stream_info(f"KV_{bucket}", subjects_filter=f"{prefix}{keys}")
     return sorted(subject[len(prefix) :] for subject in info.state.subjects or {})

@@ -63,6 +63,9 @@ AGGREGATES_BUCKET = "parallax_aggregates"
 ROUTERS_BUCKET = "parallax_routers"
 # Staged rollout plans (`parallax plan`), one key per context.
 PLANS_BUCKET = "parallax_rollout_plans"
+# Which gateway replicas hold a user's sockets: key `<user>.<replica>`, refreshed by the replica
+# while it has sockets for the user; a dead replica's keys expire (docs/gateway.md).
+PRESENCE_BUCKET = "parallax_presence"
 LEGACY_BUCKETS = {"game": "parallax_legacy_game", "campaign": "parallax_legacy_campaign"}
 
 
@@ -79,6 +82,7 @@ BUCKETS: tuple[BucketSpec, ...] = (
     # Router replicas' heartbeats (applied config revision); stale ones expire.
     BucketSpec(ROUTERS_BUCKET, ttl_seconds=30.0),
     BucketSpec(PLANS_BUCKET, history=16),
+    BucketSpec(PRESENCE_BUCKET, ttl_seconds=30.0),
     *(BucketSpec(name) for name in LEGACY_BUCKETS.values()),
 )
 

@@ -36,6 +36,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from parallax_gateway.auth import Identity, TokenRefused, verify_token
 from parallax_gateway.frame_check import Refusal, check_frame
 from parallax_gateway.membership import RoomMembership
+from parallax_gateway.presence import Presence
 from parallax_gateway.refusals import RefusalWindow, Verdict
 from parallax_gateway.sockets import Client, SocketRegistry
 
@@ -56,6 +57,8 @@ class Gateway:
         self.broker = broker
         self.sockets = SocketRegistry()
         self.membership = RoomMembership()
+        # Which replicas hold each user's sockets, for `disconnect` (presence.py).
+        self.presence = Presence(broker, self.sockets)
         self._closing: set[asyncio.Task[None]] = set()
         self._js: JetStreamContext | None = None
         self._consumed = ConsumedMessages("parallax-gateway", subjects.EVENTS_ALL).acked
@@ -166,6 +169,8 @@ class Gateway:
         SOCKETS.inc()
         writer = asyncio.create_task(self._write(client))
         try:
+            # Known to the other replicas before the first frame (a `reconnect`) is read.
+            await self.presence.opened(identity.user)
             await self._read(client, identity)
         except WebSocketDisconnect:
             pass
@@ -175,8 +180,8 @@ class Gateway:
             writer.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await writer
-            if last:
-                await self.disconnect_rooms(identity.user)
+            # `disconnect` only if this was the user's last socket on every replica.
+            await self.presence.closed(identity.user, last, self.disconnect_rooms)
 
     async def _write(self, client: Client) -> None:
         while True:
@@ -208,15 +213,16 @@ class Gateway:
             raw: str | bytes = text if isinstance(text, str) else (message.get("bytes") or b"")
             now = time.monotonic()
             checked: ClientCommand | Refusal
+            try:
+                checked = check_frame(raw, self.settings.max_frame_bytes)
+            except Exception:
+                # A frame the checks did not foresee is refused, never the socket's end.
+                log.exception("checking a frame failed")
+                checked = Refusal("invalid_input", "frame could not be checked", None)
             if window.limited(now):
-                checked = Refusal("rate_limited", "too many refused frames; slow down", None)
-            else:
-                try:
-                    checked = check_frame(raw, self.settings.max_frame_bytes)
-                except Exception:
-                    # A frame the checks did not foresee is refused, never the socket's end.
-                    log.exception("checking a frame failed")
-                    checked = Refusal("invalid_input", "frame could not be checked", None)
+                # Refused whatever it holds; checked all the same (bounded: over max_frame_bytes
+                # nothing is parsed) for its `ref`, echoed as protocol.md asks.
+                checked = Refusal("rate_limited", "too many refused frames; slow down", checked.ref)
             if isinstance(checked, Refusal):
                 verdict = window.refuse(now)
                 FRAMES.labels(checked.code).inc()
@@ -300,9 +306,11 @@ def create_app(settings: GatewaySettings | None = None) -> Starlette:
         await broker.start()
         await provision(settings, broker)
         events = await broker.connection.subscribe(subjects.EVENTS_ALL, cb=gateway.on_event)
+        await gateway.presence.start()
         try:
             yield
         finally:
+            await gateway.presence.stop()
             with contextlib.suppress(Exception):
                 await events.unsubscribe()
             await broker.stop()

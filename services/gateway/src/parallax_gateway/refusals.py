@@ -15,8 +15,11 @@ class Verdict(Enum):
 class RefusalWindow:
     """More than `limit` refusals in `window` seconds: rate limited; more than `close_at`: close.
 
-    While rate limited, every frame of the socket is refused with `rate_limited` (and counts as
-    a refusal), so a flooding client cannot slip commands through (docs/gateway.md)."""
+    The refusal that takes the count over `limit` (the 21st of 20) is the first answered
+    `rate_limited`; after exactly `limit` refusals the socket is not limited yet, so its next
+    valid command goes through (protocol.md: "more than 20 refused frames"). While rate
+    limited, every frame of the socket is refused with `rate_limited` (and counts as a
+    refusal), so a flooding client cannot slip commands through (docs/gateway.md)."""
 
     def __init__(self, window: float, limit: int, close_at: int) -> None:
         self._window = window
@@ -29,8 +32,9 @@ class RefusalWindow:
             self._times.popleft()
 
     def limited(self, now: float) -> bool:
+        """Whether the socket is over the limit: more than `limit` refusals in the window."""
         self._trim(now)
-        return len(self._times) >= self._limit
+        return len(self._times) > self._limit
 
     def refuse(self, now: float) -> Verdict:
         self._trim(now)

@@ -33,7 +33,8 @@ class SocketRegistry:
         self._by_user[client.user].add(client)
 
     def remove(self, client: Client) -> bool:
-        """Forget a socket; True if it was the user's last one."""
+        """Forget a socket; True if it was the user's last one on this replica (other replicas
+        may hold more: presence.py decides whether it was the user's last anywhere)."""
         sockets = self._by_user.get(client.user)
         if sockets is None:
             return True
@@ -45,6 +46,14 @@ class SocketRegistry:
 
     def of(self, user: str) -> set[Client]:
         return self._by_user.get(user, set())
+
+    def count(self, user: str) -> int:
+        """How many sockets `user` has open on this replica."""
+        return len(self._by_user.get(user, ()))
+
+    def users(self) -> list[str]:
+        """The users with at least one socket on this replica."""
+        return list(self._by_user)
 
     def __len__(self) -> int:
         return sum(len(s) for s in self._by_user.values())
