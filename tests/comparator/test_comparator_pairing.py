@@ -97,6 +97,15 @@ def test_invalid_events_are_counted_and_ignored() -> None:
     assert t.add_record(record("c9", shadow="nope"), 0.0) == [] and t.stats.invalid == 5
 
 
+def test_a_malformed_routing_record_is_counted_as_invalid_not_raised() -> None:
+    t = Table()
+    without_type = {k: v for k, v in record("c1").items() if k != "type"}
+    assert t.add_record(without_type, 0.0) == []
+    assert t.add_record({**record("c2"), "context": 7}, 0.0) == []  # not text
+    assert t.stats.invalid == 2 and t.stats.records == 2
+    assert len(t) == 0 and t.orphans == 0
+
+
 def test_deadline_after_the_first_side_completed() -> None:
     t = Table(PairingSettings(deadline_s=5.0))
     t.add_record(record("c1"), 0.0)

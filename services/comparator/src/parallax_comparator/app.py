@@ -30,18 +30,25 @@ from nats.js import JetStreamContext
 from parallax_contracts import subjects
 from parallax_contracts.alerts import GuardAlert
 from parallax_contracts.comparisons import ComparisonMessage
+from parallax_contracts.ids import CONTEXTS
 from parallax_rollout import RolloutAuditEntry
 from parallax_runtime.acked_publisher import AckedPublisher
 from parallax_runtime.connection import make_broker
 from parallax_runtime.http import service_app
-from parallax_runtime.metrics import ConsumedMessages
+from parallax_runtime.metrics import UNREADABLE, ConsumedMessages
 from parallax_runtime.partition_subscriptions import subscribe_durable
 from parallax_runtime.settings import ComparatorSettings
 from parallax_runtime.topology import durable_push
 from prometheus_client import Counter, Gauge, Histogram
 
 from parallax_comparator.commit_batch import CommitBatch
-from parallax_comparator.core.pairing import PairingSettings, PairingTable, PairOutcome
+from parallax_comparator.core.pairing import (
+    IMPL_NAMES,
+    PairingSettings,
+    PairingStats,
+    PairingTable,
+    PairOutcome,
+)
 from parallax_comparator.core.rules import DEFAULT_RULES_PATH, RulesFile
 from parallax_comparator.guard import Guard, GuardSettings
 from parallax_comparator.guard_actions import TripOutcome, act_on_trip
@@ -59,6 +66,35 @@ COMPARISONS = Counter(
     ["context", "command_type", "result"],
 )
 UNSHADOWED = Counter("parallax_comparator_unshadowed_total", "Commands routed to one side only.")
+ORPHANED = Counter(
+    "parallax_comparator_orphaned_total",
+    "Commands whose events came from one implementation only and whose routing record never "
+    "arrived (within the orphan age, or before the orphan bound pushed them out): not compared, "
+    "not stored (docs/comparison.md). By the events' context (game, campaign or unknown) and "
+    "implementation.",
+    ["context", "impl"],
+)
+IGNORED = Counter(
+    "parallax_comparator_ignored_total",
+    "Routing records and events the pairing ignored, by reason: duplicate (an event already "
+    "held), late (for a command already resolved: a redelivery, or a side after its deadline), "
+    "invalid (an unknown impl, a seq or count out of range, a count that disagrees within a "
+    "response, a malformed routing record).",
+    ["reason"],
+)
+EVICTED = Counter(
+    "parallax_comparator_evicted_total",
+    "Pending commands resolved as missing_<impl> because a bound pushed them out (max_pending: "
+    "PARALLAX_MAX_PENDING commands were waiting) or they reached PARALLAX_MAX_PENDING_AGE_SECONDS "
+    "(max_age), rather than at their deadline.",
+    ["reason"],
+)
+# Every series from the start, at 0, so that `increase()` sees the first one.
+for _context in (*CONTEXTS, "unknown"):
+    for _impl in IMPL_NAMES:
+        ORPHANED.labels(_context, _impl)
+_DUPLICATE, _LATE, _INVALID = (IGNORED.labels(reason) for reason in ("duplicate", "late", "invalid"))
+_EVICTED = {reason: EVICTED.labels(reason) for reason in ("max_pending", "max_age")}
 PENDING = Gauge("parallax_comparator_pending_pairs", "Commands waiting for both responses.")
 PUBLISH_FAILURES = Counter(
     "parallax_comparator_publish_failures_total",
@@ -79,6 +115,8 @@ ROUTER_REDELIVERY_SECONDS = 30.0
 # After a failed commit (PostgreSQL down, disk full) or publish (NATS away), the next attempt:
 # not at every message, each of which may wait for a connection timeout on the event loop.
 STORE_RETRY_SECONDS = 1.0
+# At most one WARNING about orphaned commands per this many seconds (`OrphanWarnings`).
+ORPHAN_LOG_SECONDS = 10.0
 
 
 def consumer_ack_wait(settings: ComparatorSettings) -> float:
@@ -93,6 +131,62 @@ def orphan_max_age(settings: ComparatorSettings) -> float:
     `orphaned` and the redelivered record then dropped as late, so the command was never
     compared (found by the chaos suite)."""
     return max(30.0, consumer_ack_wait(settings) + ROUTER_REDELIVERY_SECONDS)
+
+
+def _label_context(context: Any) -> str:
+    """A context as a metric label: one of the contexts, or `unknown` (labels stay few)."""
+    return context if context in CONTEXTS else "unknown"
+
+
+def orphan_side(outcome: PairOutcome[Body]) -> tuple[str, str]:
+    """The context (read from its first event) and the implementation of an `orphaned`
+    outcome, whose events all come from one side."""
+    impl, events = ("legacy", outcome.legacy) if outcome.legacy else ("domain", outcome.domain)
+    context: Any = None
+    if events:
+        with contextlib.suppress(ValueError, TypeError, AttributeError):
+            context = json.loads(events[0]).get("context")
+    return _label_context(context), impl
+
+
+class OrphanWarnings:
+    """Orphaned commands as WARNING lines, at most one per `interval` seconds: the first orphan
+    is logged at once, the ones after it are summed (by context and implementation, with one
+    example command id) until `flush` finds the interval over. Under a flood of orphans (the
+    routing records stopped arriving) that is one line per interval, not one per command."""
+
+    def __init__(self, interval: float = ORPHAN_LOG_SECONDS) -> None:
+        self.interval = interval
+        self.count = 0
+        self.by_side: dict[tuple[str, str], int] = {}
+        self.example: str | None = None
+        self.since: float | None = None
+        self.next_at = float("-inf")
+
+    def add(self, context: str, impl: str, command_id: str, now: float) -> None:
+        if self.since is None:
+            self.since = now
+        self.count += 1
+        self.by_side[(context, impl)] = self.by_side.get((context, impl), 0) + 1
+        self.example = self.example or command_id
+        self.flush(now)
+
+    def flush(self, now: float, *, force: bool = False) -> None:
+        if not self.count or (now < self.next_at and not force):
+            return
+        sides = ", ".join(f"{c}/{i} {n}" for (c, i), n in sorted(self.by_side.items()))
+        span = now - (self.since if self.since is not None else now)
+        log.warning(
+            "%d command(s) orphaned%s: events from one implementation only and no routing record, "
+            "so not compared (%s; e.g. command %s). See parallax_comparator_orphaned_total and "
+            "/summary.",
+            self.count,
+            f" in the last {span:.0f} s" if span >= 1 else "",
+            sides,
+            self.example,
+        )
+        self.count, self.by_side, self.example, self.since = 0, {}, None, None
+        self.next_at = now + self.interval
 
 
 class Comparator:
@@ -125,6 +219,9 @@ class Comparator:
         self._subscriptions: list[JetStreamContext.PushSubscription] = []
         self._records_consumed = ConsumedMessages("parallax-comparator", subjects.ROUTED_ALL).acked
         self._events_consumed = ConsumedMessages("parallax-comparator", subjects.EVENTS_ALL).acked
+        self.orphan_warnings = OrphanWarnings()
+        # Messages that were not JSON or had no command id (acked, counted, logged).
+        self.unreadable = 0
 
     async def subscribe(self, consumer: Callable[[], ConsumerConfig]) -> None:
         """ROUTED and EVENTS through nats-py's own push subscriptions, on the durable consumers
@@ -165,6 +262,7 @@ class Comparator:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+        self.orphan_warnings.flush(time.monotonic(), force=True)
         # Commit what is batched while the connection can still carry the acks (the broker
         # closes after the shutdown hooks).
         if not await self.flush():
@@ -189,6 +287,7 @@ class Comparator:
             except Exception:
                 log.exception("expiring pending pairs failed")
             now = time.monotonic()
+            self.orphan_warnings.flush(now)
             if self.settings.guard_enabled and now >= next_guard_check:
                 next_guard_check = now + self.settings.guard_check_seconds
                 await self.check_guard(now)
@@ -240,16 +339,14 @@ class Comparator:
             record = json.loads(msg.data)
             command_id = str(record["command_id"])
         except (ValueError, KeyError, TypeError):
-            await msg.ack()
+            await self._unreadable(msg)
             return
         self.unacked[command_id].append(msg)
         self.routed_at.setdefault(command_id, time.monotonic())
-        try:
-            outcomes = self.table.add_record(record, time.monotonic())
-        except (KeyError, TypeError):
-            outcomes = []
-        if record.get("shadow") is None:
-            UNSHADOWED.inc()
+        stats = self.table.stats
+        before = (stats.unshadowed, stats.duplicates, stats.late, stats.invalid)
+        outcomes = self.table.add_record(record, time.monotonic())
+        self._count_ignored(stats, before)
         await self.resolve(outcomes)
         await self.release_if_done(command_id)
 
@@ -260,12 +357,37 @@ class Comparator:
             command_id = str(event["command_id"])
             args = (event["impl"], event["seq"], event["count"])
         except (ValueError, KeyError, TypeError):
-            await msg.ack()
+            await self._unreadable(msg)
             return
         self.unacked[command_id].append(msg)
+        stats = self.table.stats
+        before = (stats.unshadowed, stats.duplicates, stats.late, stats.invalid)
         outcomes = self.table.add_event(command_id, *args, msg.data, time.monotonic())
+        self._count_ignored(stats, before)
         await self.resolve(outcomes)
         await self.release_if_done(command_id)
+
+    @staticmethod
+    def _count_ignored(stats: PairingStats, before: tuple[int, int, int, int]) -> None:
+        """The table's counters that one record or event moved, into the metrics."""
+        unshadowed, duplicates, late, invalid = before
+        if stats.unshadowed != unshadowed:
+            UNSHADOWED.inc(stats.unshadowed - unshadowed)
+        if stats.duplicates != duplicates:
+            _DUPLICATE.inc(stats.duplicates - duplicates)
+        if stats.late != late:
+            _LATE.inc(stats.late - late)
+        if stats.invalid != invalid:
+            _INVALID.inc(stats.invalid - invalid)
+
+    async def _unreadable(self, msg: Msg) -> None:
+        """Not JSON, or no command id to correlate it by: acked (a redelivery would not read
+        better), counted and logged."""
+        self.unreadable += 1
+        UNREADABLE.labels("comparator").inc()
+        log.warning("dropping an unreadable message on %s (not JSON, or no command id)", msg.subject)
+        with contextlib.suppress(Exception):
+            await msg.ack()
 
     async def release_if_done(self, command_id: str) -> None:
         """Ack the messages of a command the table no longer holds (unshadowed, duplicate),
@@ -284,8 +406,13 @@ class Comparator:
         table giving a command up and the batch taking it: a reader never sees it in neither."""
         for outcome in outcomes:
             if outcome.status == "orphaned":
-                await self._ack(outcome.command_id)  # nothing to compare, nothing to store
+                # Nothing to compare, nothing to store: counted and logged (docs/comparison.md).
+                self._orphaned(outcome)
+                await self._ack(outcome.command_id)
                 continue
+            evicted = _EVICTED.get(outcome.reason)
+            if evicted is not None:
+                evicted.inc()
             self.batch.add(self.compare(outcome), time.monotonic())
             if self.batch.full(time.monotonic()):
                 await self.flush()
@@ -355,6 +482,11 @@ class Comparator:
                 PAIRING_SECONDS.observe(now - started)
             await self._ack(record.command_id)
 
+    def _orphaned(self, outcome: PairOutcome[Body]) -> None:
+        context, impl = orphan_side(outcome)
+        ORPHANED.labels(context, impl).inc()
+        self.orphan_warnings.add(context, impl, outcome.command_id, time.monotonic())
+
     def compare(self, outcome: PairOutcome[Body]) -> ComparisonRecord:
         return evaluate(
             command_id=outcome.command_id,
@@ -383,8 +515,15 @@ class Comparator:
         pending = self.pending
         summary = self.store.summary()
         summary["pending"] = pending
-        summary["unshadowed"] = self.table.stats.unshadowed
+        stats = self.table.stats
+        summary["unshadowed"] = stats.unshadowed
         summary["guard_trips"] = len(self.trips)
+        # What the pairing saw since the comparator started (docs/comparison.md, section 3):
+        # every `PairingStats` figure; orphans also at the top, beside `unshadowed`.
+        summary["orphaned"] = stats.orphaned
+        summary["orphans_held"] = self.table.orphans
+        summary["unreadable"] = self.unreadable
+        summary["pairing"] = dataclasses.asdict(stats)
         return summary
 
     def guard_status(self) -> dict[str, Any]:
@@ -407,7 +546,17 @@ class Comparator:
         context = query.get("context", [None])[0]
         pending = self.pending  # before the store's counts, as in `summary`
         report = build_report(self.store, since=since, until=until, context=context)
-        report.extra = {"pending pairs": pending, "unshadowed": self.table.stats.unshadowed}
+        stats = self.table.stats
+        report.extra = {
+            "pending pairs": pending,
+            "unshadowed": stats.unshadowed,
+            # Since the comparator started; not comparisons, so not in the store's figures.
+            "orphaned": stats.orphaned,
+            "duplicates": stats.duplicates,
+            "late": stats.late,
+            "invalid or unreadable": stats.invalid + self.unreadable,
+            "evicted (bounds)": stats.evicted_max_pending + stats.evicted_max_age,
+        }
         return to_html(report)
 
 

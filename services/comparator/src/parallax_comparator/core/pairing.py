@@ -52,6 +52,11 @@ class PairingSettings:
 
 @dataclass(slots=True)
 class PairingStats:
+    """Everything the table saw, since it was made. Records and events it ignored are counted
+    here and nowhere else (`duplicates`, `invalid`, `late`, `unshadowed`); every command that
+    entered it leaves as an outcome (`paired`, `missing_<impl>`, `orphaned`). The service
+    exposes all of it (`/summary`'s `pairing`, and its metrics)."""
+
     records: int = 0
     events: int = 0
     duplicates: int = 0  # same (command_id, impl, seq) again
@@ -170,14 +175,22 @@ class PairingTable(Generic[B]):
     # -- input ----------------------------------------------------------------------------
     def add_record(self, record: RoutingRecord | Mapping[str, Any], now: float) -> list[PairOutcome[B]]:
         """A routing record. Two-sided commands start waiting; one-sided ones are counted as
-        `unshadowed` and their events are ignored."""
+        `unshadowed` and their events are ignored; a record missing a field (or whose id, context,
+        aggregate or type is not text) is `invalid`."""
+        self.stats.records += 1
         if isinstance(record, RoutingRecord):
             cid, ctx, agg, ctype = record.command_id, record.context, record.aggregate_id, record.type
             primary, shadow = record.primary, record.shadow
         else:
-            cid, ctx, agg = record["command_id"], record["context"], record["aggregate_id"]
-            ctype, primary, shadow = record["type"], record["primary"], record.get("shadow")
-        self.stats.records += 1
+            try:
+                cid, ctx, agg = record["command_id"], record["context"], record["aggregate_id"]
+                ctype, primary, shadow = record["type"], record["primary"], record.get("shadow")
+            except (KeyError, TypeError, AttributeError):  # a field missing: counted, not raised
+                self.stats.invalid += 1
+                return []
+            if type(cid) is not str or type(ctx) is not str or type(agg) is not str or type(ctype) is not str:
+                self.stats.invalid += 1
+                return []
         if cid in self._finished or cid in self._pending:
             self.stats.late += 1
             return []
