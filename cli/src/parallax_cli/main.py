@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from parallax_cli.commands import plan, replay, report, rollout
+from parallax_cli.commands import bench, plan, replay, report, rollout
 from parallax_cli.services import DEFAULT_PORTS, SERVICES, ServiceName, build_app
 
 app = typer.Typer(
@@ -22,6 +22,9 @@ app = typer.Typer(
 console = Console()
 app.command(name="report")(report.report_command)
 app.command(name="replay")(replay.replay_command)
+app.command(
+    name="bench", help=bench.help_text(bench.checkout_root()), context_settings=bench.CONTEXT_SETTINGS
+)(bench.bench_command)
 # Top level (`parallax plan ...`), beside the `rollout` sub-app.
 app.add_typer(plan.app, name="plan")
 app.add_typer(rollout.app, name="rollout")
