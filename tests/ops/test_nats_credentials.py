@@ -2,9 +2,9 @@
 
 The server's configuration includes the auth file, and its pods (or container) get every user's
 password; each service connects as the user named after it, `parallax init` and the plan
-CronJob as `admin`; passwords come from the Secret `parallax-nats-credentials` (Kubernetes) or
-from interpolated variables (compose), never from a literal in git, except the dev overlay's
-generated development Secret.
+CronJob as `admin`, nothing as the read-only `reader` (dashboards' and bots'); passwords come
+from the Secret `parallax-nats-credentials` (Kubernetes) or from interpolated variables
+(compose), never from a literal in git, except the dev overlay's generated development Secret.
 
 The file checks (k8s/base, k8s/components, the dev overlay's NATS patch, docker-compose.yml) need
 nothing. Every overlay is also rendered with kubectl's kustomize (`.ci/ops-checks` installs it)
@@ -37,6 +37,9 @@ AUTH_FILE = ROOT / "deploy/nats/parallax-auth.conf"
 AUTH_COPY = ROOT / "k8s/base/nats/parallax-auth.conf"
 AUTH_NAME = "parallax-auth.conf"
 SECRET = "parallax-nats-credentials"
+# The read-only user of dashboards and bots (docs/security.md): the server knows its password,
+# no workload of ours connects as it.
+READER = "reader"
 INCLUDE = re.compile(r"^\s*include\s+\"?\./parallax-auth\.conf\"?\s*$", re.MULTILINE)
 OVERLAYS = ("dev", "production", "canary", "canary-flagger")
 # `${VAR:-default}`: compose interpolation with a development default.
@@ -53,7 +56,7 @@ def auth_users() -> dict[str, str]:
     users = dict(
         re.findall(r"\{\s*user:\s*(\w+),\s*password:\s*\$(\w+)", AUTH_FILE.read_text(encoding="utf-8"))
     )
-    assert set(users) == {*SERVICES, "admin"}, users
+    assert set(users) == {*SERVICES, READER, "admin"}, users
     return users
 
 
@@ -361,6 +364,9 @@ def test_compose_nats_server_loads_the_auth_file(tmp_path: Path) -> None:
 def test_compose_services_connect_as_their_own_users() -> None:
     services = compose_services()
     defaults = compose_nats_passwords()
+    for name, service in services.items():
+        url = (service.get("environment") or {}).get("NATS_URL")
+        assert url is None or urlsplit(url).username != READER, f"{name} connects as the reader"
     for name in [*SERVICES, "init"]:
         env = services[name]["environment"]
         assert "PARALLAX_NATS_URL" not in env, name

@@ -22,7 +22,9 @@ from parallax_runtime.topology import ensure_topology
 
 CONF = Path(__file__).resolve().parents[2] / "deploy" / "nats" / "parallax-auth.conf"
 SERVICE_USERS = ("gateway", "router", "legacy", "domain", "comparator")
-USERS = (*SERVICE_USERS, "admin")
+# The read-only user of dashboards and bots: comparisons, alerts, the COMPARISONS and AUDIT streams.
+READER = "reader"
+USERS = (*SERVICE_USERS, READER, "admin")
 
 
 @dataclass
@@ -101,8 +103,9 @@ class Session:
 
 
 async def connect(server: Server, user: str) -> Session:
-    """A client of `user`, with its service's inbox prefix (`connection.inbox_prefix`), the
-    one the auth file lets it read (nats-py's default for the admin); errors are kept."""
+    """A client of `user`, with its inbox prefix (`connection.inbox_prefix`: `_INBOX_<user>`,
+    the reader's `_INBOX_reader` too), the one the auth file lets it read (nats-py's default for
+    the admin); errors are kept."""
     session_errors: list[str] = []
 
     async def on_error(exc: Exception) -> None:
@@ -112,7 +115,7 @@ async def connect(server: Server, user: str) -> Session:
         server.url,
         user=user,
         password=server.passwords[user],
-        inbox_prefix=inbox_prefix(user) if user in SERVICE_USERS else DEFAULT_INBOX_PREFIX,
+        inbox_prefix=DEFAULT_INBOX_PREFIX if user == "admin" else inbox_prefix(user),
         error_cb=on_error,
         allow_reconnect=False,
         connect_timeout=5,

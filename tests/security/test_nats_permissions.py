@@ -1,19 +1,34 @@
 """deploy/nats/parallax-auth.conf on a real nats-server (JetStream, file store): each service's
 user can do what architecture.md gives it, and nothing outside its subjects: a core publish there
 is refused (a permissions violation reaches the client's error callback, the message is dropped),
-a JetStream publish gets no PubAck, a subscription outside its subjects is refused."""
+a JetStream publish gets no PubAck, a subscription outside its subjects is refused. The read-only
+`reader` (dashboards, bots) receives the comparisons and alerts, reads COMPARISONS and AUDIT
+through consumers of its own, and may publish nothing."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import nats
 import pytest
-from parallax_runtime.connection import kv_keys
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from parallax_cli.commands.rollout import read_history
+from parallax_runtime.connection import inbox_prefix, kv_keys
+from parallax_runtime.topology import BUCKETS
 
-from .auth_server import SERVICE_USERS, USERS, Server, Session, auth_server, connect, provision_as_admin
+from .auth_server import (
+    READER,
+    SERVICE_USERS,
+    USERS,
+    Server,
+    Session,
+    auth_server,
+    connect,
+    provision_as_admin,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -180,6 +195,34 @@ EXPECTATIONS: dict[str, list[tuple[str, str, bool]]] = {
         ("kv_put", "parallax_presence", False),
         ("consume", "HANDLE", False),
     ],
+    # Read-only: what it may read is tested below (test_the_reader_...); here, that it can do
+    # nothing else. Its consumers on COMPARISONS and AUDIT are its own (pull, durable).
+    READER: [
+        ("subscribe", "parallax.comparisons.>", True),
+        ("subscribe", "parallax.comparisons.*.payload_mismatch", True),
+        ("subscribe", "parallax.alerts.>", True),
+        ("consume", "COMPARISONS", True),
+        ("consume", "AUDIT", True),
+        ("js", f"parallax.ingress.game.{ROOM}", False),
+        ("core", f"parallax.ingress.game.{ROOM}", False),
+        ("js", "parallax.comparisons.game.match", False),
+        ("core", "parallax.comparisons.game.match", False),
+        ("core", "parallax.alerts.game", False),
+        ("js", "parallax.audit.rollout.game", False),
+        ("js", f"parallax.handle.legacy.game.{ROOM}", False),
+        ("js", EVENTS, False),
+        *(("kv_put", bucket.name, False) for bucket in BUCKETS),
+        ("kv_get", "parallax_rollout", False),
+        ("subscribe", "parallax.events.>", False),
+        ("subscribe", "parallax.handle.>", False),
+        ("subscribe", "parallax.ingress.>", False),
+        ("subscribe", "parallax.routed.>", False),
+        ("subscribe", "parallax.>", False),
+        ("consume", "EVENTS", False),
+        ("consume", "HANDLE", False),
+        ("consume", "INGRESS", False),
+        ("consume", "ROUTED", False),
+    ],
     "admin": [
         ("js", f"parallax.ingress.game.{ROOM}", True),
         ("js", f"parallax.handle.legacy.game.{ROOM}", True),
@@ -192,20 +235,23 @@ CONSUME_FILTERS = {
     "HANDLE": "parallax.handle.>",
     "EVENTS": "parallax.events.>",
     "ROUTED": "parallax.routed.>",
+    "COMPARISONS": "parallax.comparisons.>",
+    "AUDIT": "parallax.audit.>",
 }
 
 
 def reply_expectations(user: str) -> list[tuple[str, str, bool]]:
-    """Replies and deliveries (deploy/nats/parallax-auth.conf): a service user reads its own
-    inboxes (`_INBOX_<user>`) and its consumers' deliver subjects, nobody else's, and not
-    nats-py's default `_INBOX.` shared by everyone."""
+    """Replies and deliveries (deploy/nats/parallax-auth.conf): a user reads its own inboxes
+    (`_INBOX_<user>`) and its consumers' deliver subjects, nobody else's, and not nats-py's
+    default `_INBOX.` shared by everyone."""
     if user == "admin":
         return [("subscribe", "_INBOX.>", True), ("subscribe", "_parallax.deliver.>", True)]
-    others = [other for other in SERVICE_USERS if other != user]
+    others = [other for other in (*SERVICE_USERS, READER) if other != user]
     return [
         ("subscribe", f"_INBOX_{user}.>", True),
-        # The gateway consumes no durable consumer: it has no deliver subject.
-        ("subscribe", f"_parallax.deliver.{user}.{user}-p0", user != "gateway"),
+        # The gateway consumes no durable consumer: it has no deliver subject; nor has the
+        # reader (its push consumers deliver on its inboxes).
+        ("subscribe", f"_parallax.deliver.{user}.{user}-p0", user not in ("gateway", READER)),
         ("subscribe", "_INBOX.>", False),
         ("subscribe", "_parallax.deliver.>", False),
         *(("subscribe", f"_INBOX_{other}.>", False) for other in others),
@@ -262,6 +308,122 @@ async def test_a_refused_publish_is_dropped(provisioned: Server) -> None:
     finally:
         await gateway.nc.close()
         await admin.nc.close()
+
+
+# -- the reader: what protocol.md gives "anyone" ---------------------------------------------
+
+
+async def reader_session(server: Server) -> Session:
+    """The reader, connected as docs/operations.md tells a dashboard to: `_INBOX_reader`."""
+    session = await connect(server, READER)
+    assert inbox_prefix(READER) == "_INBOX_reader"
+    return session
+
+
+async def publish_as_comparator(comparator: Session, subject: str, body: dict[str, str]) -> bytes:
+    data = json.dumps(body).encode()
+    await comparator.nc.jetstream(timeout=2).publish(
+        subject, data, timeout=2, headers={"Nats-Msg-Id": str(uuid.uuid4())}
+    )
+    return data
+
+
+async def test_the_reader_receives_comparisons_and_alerts_as_published(provisioned: Server) -> None:
+    reader = await reader_session(provisioned)
+    comparator = await connect(provisioned, "comparator")
+    try:
+        comparisons = await reader.nc.subscribe("parallax.comparisons.>")
+        alerts = await reader.nc.subscribe("parallax.alerts.>")
+        await reader.nc.flush()
+        published = await publish_as_comparator(
+            comparator, "parallax.comparisons.game.match", {"command_id": str(uuid.uuid4())}
+        )
+        alert = json.dumps({"context": "game", "id": str(uuid.uuid4())}).encode()
+        await comparator.nc.publish("parallax.alerts.game", alert)
+        await comparator.nc.flush()
+        received = await comparisons.next_msg(timeout=2)
+        assert (received.subject, received.data) == ("parallax.comparisons.game.match", published)
+        received = await alerts.next_msg(timeout=2)
+        assert (received.subject, received.data) == ("parallax.alerts.game", alert)
+        assert reader.violations() == []
+    finally:
+        await comparator.nc.close()
+        await reader.nc.close()
+
+
+async def test_the_reader_reads_comparisons_through_consumers_of_its_own(provisioned: Server) -> None:
+    """An ordered push consumer (found by subject: no stream named), a filtered pull consumer,
+    a durable push consumer it acknowledges, then deletes: every delivery and reply on
+    `_INBOX_reader.`."""
+    reader = await reader_session(provisioned)
+    comparator = await connect(provisioned, "comparator")
+    try:
+        js = reader.nc.jetstream(timeout=2)
+        await js.account_info()
+        ordered = await js.subscribe(
+            "parallax.comparisons.game.match", ordered_consumer=True, deliver_policy=DeliverPolicy.NEW
+        )
+        mismatches = await js.pull_subscribe(
+            "parallax.comparisons.*.payload_mismatch",
+            stream="COMPARISONS",
+            config=ConsumerConfig(deliver_policy=DeliverPolicy.NEW),
+        )
+        durable = f"dashboard-{uuid.uuid4().hex[:8]}"
+        dashboard = await js.subscribe(
+            "parallax.comparisons.game.>",
+            durable=durable,
+            stream="COMPARISONS",
+            manual_ack=True,
+            deliver_policy=DeliverPolicy.NEW,
+        )
+        match = await publish_as_comparator(
+            comparator, "parallax.comparisons.game.match", {"command_id": str(uuid.uuid4())}
+        )
+        mismatch = await publish_as_comparator(
+            comparator, "parallax.comparisons.game.payload_mismatch", {"command_id": str(uuid.uuid4())}
+        )
+
+        received = await ordered.next_msg(timeout=2)
+        assert (received.subject, received.data) == ("parallax.comparisons.game.match", match)
+        assert ordered._sub._subject.startswith("_INBOX_reader.")
+
+        (received,) = await mismatches.fetch(1, timeout=2)
+        assert (received.subject, received.data) == ("parallax.comparisons.game.payload_mismatch", mismatch)
+        await received.ack_sync()
+
+        assert dashboard._sub._subject.startswith("_INBOX_reader.")
+        for expected in (match, mismatch):
+            received = await dashboard.next_msg(timeout=2)
+            assert received.data == expected
+            await received.ack_sync()
+        info = await js.consumer_info("COMPARISONS", durable)
+        assert (info.num_ack_pending, info.config.ack_policy) == (0, AckPolicy.EXPLICIT)
+        await dashboard.unsubscribe()
+        assert await js.delete_consumer("COMPARISONS", durable)
+
+        last = await js.get_last_msg("COMPARISONS", "parallax.comparisons.game.payload_mismatch")
+        assert last.data == mismatch
+        assert reader.violations() == []
+    finally:
+        await comparator.nc.close()
+        await reader.nc.close()
+
+
+async def test_the_reader_reads_the_rollout_audit_trail(provisioned: Server) -> None:
+    """`parallax rollout history`'s reading (an ordered consumer on AUDIT) works as the reader."""
+    reader = await reader_session(provisioned)
+    comparator = await connect(provisioned, "comparator")
+    try:
+        entry = {"context": "game", "action": "set", "by": "guard", "marker": str(uuid.uuid4())}
+        published = await publish_as_comparator(comparator, "parallax.audit.rollout.game", entry)
+        assert entry in await read_history(reader.nc, "game")
+        js = reader.nc.jetstream(timeout=2)
+        last = await js.get_last_msg("AUDIT", "parallax.audit.rollout.game")
+        assert last.data == published
+        assert reader.violations() == []
+    finally:
+        await comparator.nc.close()
+        await reader.nc.close()
 
 
 @pytest.mark.parametrize("credentials", [("gateway", "wrong-password"), ("nobody", "x"), None])
