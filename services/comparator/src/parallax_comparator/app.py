@@ -93,7 +93,8 @@ EVICTED = Counter(
 for _context in (*CONTEXTS, "unknown"):
     for _impl in IMPL_NAMES:
         ORPHANED.labels(_context, _impl)
-_DUPLICATE, _LATE, _INVALID = (IGNORED.labels(reason) for reason in ("duplicate", "late", "invalid"))
+# The pairing table's counters that the metrics follow, in `_ignored_counts` order.
+_IGNORED_COUNTERS = (UNSHADOWED, *(IGNORED.labels(reason) for reason in ("duplicate", "late", "invalid")))
 _EVICTED = {reason: EVICTED.labels(reason) for reason in ("max_pending", "max_age")}
 PENDING = Gauge("parallax_comparator_pending_pairs", "Commands waiting for both responses.")
 PUBLISH_FAILURES = Counter(
@@ -131,6 +132,10 @@ def orphan_max_age(settings: ComparatorSettings) -> float:
     `orphaned` and the redelivered record then dropped as late, so the command was never
     compared (found by the chaos suite)."""
     return max(30.0, consumer_ack_wait(settings) + ROUTER_REDELIVERY_SECONDS)
+
+
+def _ignored_counts(stats: PairingStats) -> tuple[int, int, int, int]:
+    return (stats.unshadowed, stats.duplicates, stats.late, stats.invalid)
 
 
 def _label_context(context: Any) -> str:
@@ -343,12 +348,7 @@ class Comparator:
             return
         self.unacked[command_id].append(msg)
         self.routed_at.setdefault(command_id, time.monotonic())
-        stats = self.table.stats
-        before = (stats.unshadowed, stats.duplicates, stats.late, stats.invalid)
-        outcomes = self.table.add_record(record, time.monotonic())
-        self._count_ignored(stats, before)
-        await self.resolve(outcomes)
-        await self.release_if_done(command_id)
+        await self._pair(command_id, lambda now: self.table.add_record(record, now))
 
     async def on_event(self, msg: Msg) -> None:
         self._events_consumed.inc()
@@ -360,25 +360,20 @@ class Comparator:
             await self._unreadable(msg)
             return
         self.unacked[command_id].append(msg)
-        stats = self.table.stats
-        before = (stats.unshadowed, stats.duplicates, stats.late, stats.invalid)
-        outcomes = self.table.add_event(command_id, *args, msg.data, time.monotonic())
-        self._count_ignored(stats, before)
+        await self._pair(command_id, lambda now: self.table.add_event(command_id, *args, msg.data, now))
+
+    async def _pair(self, command_id: str, add: Callable[[float], list[PairOutcome[Body]]]) -> None:
+        """One record or event into the pairing table (`add`, given the time): the table's
+        counters it moved go into the metrics, what it resolved to the batch, and the command's
+        messages are acked if the table no longer holds it."""
+        before = _ignored_counts(self.table.stats)
+        outcomes = add(time.monotonic())
+        after = _ignored_counts(self.table.stats)
+        for counter, was, now in zip(_IGNORED_COUNTERS, before, after, strict=True):
+            if now != was:
+                counter.inc(now - was)
         await self.resolve(outcomes)
         await self.release_if_done(command_id)
-
-    @staticmethod
-    def _count_ignored(stats: PairingStats, before: tuple[int, int, int, int]) -> None:
-        """The table's counters that one record or event moved, into the metrics."""
-        unshadowed, duplicates, late, invalid = before
-        if stats.unshadowed != unshadowed:
-            UNSHADOWED.inc(stats.unshadowed - unshadowed)
-        if stats.duplicates != duplicates:
-            _DUPLICATE.inc(stats.duplicates - duplicates)
-        if stats.late != late:
-            _LATE.inc(stats.late - late)
-        if stats.invalid != invalid:
-            _INVALID.inc(stats.invalid - invalid)
 
     async def _unreadable(self, msg: Msg) -> None:
         """Not JSON, or no command id to correlate it by: acked (a redelivery would not read
@@ -433,24 +428,14 @@ class Comparator:
             try:
                 stored = self.store.add_new(records)
             except Exception:
-                self.batch.failed(time.monotonic() + STORE_RETRY_SECONDS)
-                log.exception(
-                    "storing %d comparisons failed; their input stays unacked; next attempt in %g s",
-                    len(records),
-                    STORE_RETRY_SECONDS,
-                )
+                self._retry_later("storing", len(records))
                 return False
             self._count(stored)
             try:
                 await self._publish(records)
             except Exception:
-                self.batch.failed(time.monotonic() + STORE_RETRY_SECONDS)
                 PUBLISH_FAILURES.inc(len(records))
-                log.exception(
-                    "publishing %d comparisons failed; their input stays unacked; next attempt in %g s",
-                    len(records),
-                    STORE_RETRY_SECONDS,
-                )
+                self._retry_later("publishing", len(records))
                 return False
             except BaseException:
                 # Cancelled (the commit timer, at `stop`): back in the batch for the last flush.
@@ -459,6 +444,16 @@ class Comparator:
             self.batch.committed()
             await self._release(records)
             return True
+
+    def _retry_later(self, step: str, count: int) -> None:
+        """In the `except` of a failed store or publish: the batch waits for its retry."""
+        self.batch.failed(time.monotonic() + STORE_RETRY_SECONDS)
+        log.exception(
+            "%s %d comparisons failed; their input stays unacked; next attempt in %g s",
+            step,
+            count,
+            STORE_RETRY_SECONDS,
+        )
 
     async def _publish(self, records: list[ComparisonRecord]) -> None:
         if self.publisher is None:
