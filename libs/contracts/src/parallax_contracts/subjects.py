@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import get_args
 
 from parallax_contracts.comparisons import ComparisonResult
-from parallax_contracts.envelopes import Impl
+from parallax_contracts.envelopes import IMPLS, Impl
 from parallax_contracts.ids import is_aggregate_id, is_context
 
 PREFIX = "parallax"
@@ -80,9 +80,7 @@ def audit(context: str) -> str:
 
 def events_unroutable(impl: Impl) -> str:
     """Where a handler answers a command whose context or aggregate id is no subject token."""
-    if impl not in ("legacy", "domain"):
-        raise UnsafeSubjectToken(f"unknown implementation {impl!r}")
-    return f"{PREFIX}.events.{impl}.unroutable"
+    return f"{PREFIX}.events.{_impl(impl)}.unroutable"
 
 
 # The subjects above as address templates, one `{name}` per variable token: the channels of the
@@ -122,9 +120,13 @@ def ingress_partition(partition: int) -> str:
 
 def handle_partition(impl: Impl, partition: int) -> str:
     """The filter of one HANDLE partition of an implementation: `parallax.handle.<impl>.*.*.<p>`."""
-    if impl not in ("legacy", "domain"):
+    return f"{PREFIX}.handle.{_impl(impl)}.*.*.{_partition(partition)}"
+
+
+def _impl(impl: str) -> str:
+    if impl not in IMPLS:
         raise UnsafeSubjectToken(f"unknown implementation {impl!r}")
-    return f"{PREFIX}.handle.{impl}.*.*.{_partition(partition)}"
+    return impl
 
 
 def _partition(partition: int) -> int:

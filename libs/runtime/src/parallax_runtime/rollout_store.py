@@ -26,18 +26,18 @@ from typing import Literal
 from nats.js import JetStreamContext
 from nats.js.api import RawStreamMsg
 from nats.js.errors import NotFoundError
+from nats.js.kv import KV_DEL, KV_MARKER_REASON, KV_OP, KV_PURGE
 from parallax_rollout import InvalidConfig, RolloutConfig, default_config, parse_config
 
+from parallax_runtime.settings import RouterSettings
 from parallax_runtime.topology import ROLLOUT_BUCKET
 
 # Why the defaults apply (`StoredRollout.source`), or "kv".
 Source = Literal["kv", "no key", "deleted", "no valid entry"]
 
-# KV entry headers (nats-py's nats.js.kv constants): a delete or purge marker, or a marker the
-# server placed (nats-server 2.11+: a key's TTL, a purge).
-_KV_OP = "KV-Operation"
-_DELETE_OPS = ("DEL", "PURGE")
-_MARKER_REASON = "Nats-Marker-Reason"
+# A delete or purge marker (KV-Operation), or a marker the server placed (nats-server 2.11+: a
+# key's TTL, a purge).
+_DELETE_OPS = (KV_DEL, KV_PURGE)
 # JetStream's "stream not found" (a missing bucket is an error, not a missing key; "no message
 # found" is 10037).
 _STREAM_NOT_FOUND = 10059
@@ -87,9 +87,11 @@ def env_defaults() -> RolloutConfig:
     variables (`DOMAIN_ROLLOUT_PERCENTAGE`, `DOMAIN_ADAPTERS_ENABLED`, `SHADOW_ENABLED`, read by
     `RouterSettings`). Every process that may write the config must get the same values
     (docker-compose.yml: the shared environment; Kubernetes: the ConfigMap `parallax-config`)."""
-    from parallax_runtime.settings import RouterSettings
+    return rollout_defaults(RouterSettings())
 
-    settings = RouterSettings()
+
+def rollout_defaults(settings: RouterSettings) -> RolloutConfig:
+    """The defaults `settings` give (the router's own, `env_defaults` for everyone else)."""
     return default_config(
         settings.domain_rollout_percentage, settings.domain_adapters_enabled, settings.shadow_enabled
     )
@@ -97,7 +99,7 @@ def env_defaults() -> RolloutConfig:
 
 def _is_deletion(msg: RawStreamMsg) -> bool:
     headers = msg.headers or {}
-    return headers.get(_KV_OP) in _DELETE_OPS or _MARKER_REASON in headers
+    return headers.get(KV_OP) in _DELETE_OPS or KV_MARKER_REASON in headers
 
 
 async def _entries_before(js: JetStreamContext, stream: str, subject: str, last: int) -> list[RawStreamMsg]:

@@ -26,13 +26,13 @@ from nats.js.kv import KeyValue
 from parallax_contracts import subjects
 from parallax_contracts.envelopes import IMPLS, Command, Impl, RoutingRecord, utc_now
 from parallax_contracts.ids import is_aggregate_id, is_command_id
-from parallax_rollout.config import default_config
 from parallax_rollout.decision import Decision, decide_command
 from parallax_runtime.acked_publisher import EXPECTED_STREAM, AckedPublisher, Message
 from parallax_runtime.connection import kv_bucket, make_broker
 from parallax_runtime.http import service_app
 from parallax_runtime.metrics import LATENCY_BUCKETS, UNREADABLE, ConsumedMessages
 from parallax_runtime.partition_subscriptions import PartitionSubscriptions, document_partition_subscribers
+from parallax_runtime.rollout_store import rollout_defaults
 from parallax_runtime.settings import RouterSettings
 from parallax_runtime.topology import AGGREGATES_BUCKET, ROLLOUT_BUCKET, ROUTERS_BUCKET, partition_consumers
 from prometheus_client import Counter, Histogram
@@ -83,14 +83,7 @@ class Router:
         self.settings = settings
         self.broker = broker
         self.replica = settings.replica_id or f"{socket.gethostname()}-{os.getpid()}"
-        self.live = LiveConfig(
-            default_config(
-                settings.domain_rollout_percentage,
-                settings.domain_adapters_enabled,
-                settings.shadow_enabled,
-            ),
-            self.replica,
-        )
+        self.live = LiveConfig(rollout_defaults(settings), self.replica)
         self.records: AggregateRecords | None = None
         self._heartbeat: asyncio.Task[None] | None = None
         self._routers_kv: KeyValue | None = None
