@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from nats.aio.client import Client
-from parallax_runtime.topology import BUCKETS, STREAMS, ensure_topology, topology_present
+from parallax_runtime.topology import BUCKETS, STREAMS, ensure_topology, missing_topology
 
 
 async def test_provisioning_is_idempotent(nc: Client) -> None:
@@ -13,7 +13,7 @@ async def test_provisioning_is_idempotent(nc: Client) -> None:
     assert all(line.endswith(("created", "present")) for line in first)
     assert all(line.endswith("present") for line in second), second
     assert len(second) == len(STREAMS) + len(BUCKETS)
-    assert await topology_present(js)
+    assert await missing_topology(js) == []
     info = await js.stream_info("INGRESS")
     assert info.config.subjects == ["parallax.ingress.>"]
     assert info.config.duplicate_window == 120.0

@@ -226,8 +226,3 @@ async def missing_topology(js: JetStreamContext) -> list[str]:
         except BucketNotFoundError:
             missing.append(f"bucket {bucket.name}")
     return missing
-
-
-async def topology_present(js: JetStreamContext) -> bool:
-    """Readiness: every stream and bucket exists."""
-    return not await missing_topology(js)
