@@ -118,6 +118,8 @@ async def bare_run(
 
 
 BARE_ROLES = ("router", "handler-legacy", "handler-domain")
+# The CpuMeter name of this process, in both runs (`target_budget` tells it from the others).
+LOAD_GENERATOR = "load generator"
 
 
 def measure_bare(count: int, seconds: float) -> dict[str, Any]:
@@ -132,7 +134,7 @@ def measure_bare(count: int, seconds: float) -> dict[str, Any]:
                 {
                     "nats-server": server.process.pid,
                     **{role: process.pid for role, process in zip(BARE_ROLES, roles, strict=True)},
-                    "load generator": os.getpid(),
+                    LOAD_GENERATOR: os.getpid(),
                 }
             )
             meter.start()
@@ -197,7 +199,7 @@ class LoadSocket:
 
 
 async def parallax_max(
-    stack: Stack, rooms: int, campaigns: int, seconds: float, meter: CpuMeter | None = None
+    stack: Stack, rooms: int, campaigns: int, seconds: float, meter: CpuMeter
 ) -> dict[str, Any]:
     tally = Tally()
     players = [
@@ -244,12 +246,11 @@ async def parallax_max(
     await asyncio.sleep(3.0)  # warm-up
     before = tally.sent
     began = time.perf_counter()
-    if meter:
-        meter.start()
+    meter.start()
     await asyncio.sleep(seconds)
     counted = tally.sent - before
     elapsed = time.perf_counter() - began
-    cpu = meter.stop(counted) if meter else None
+    cpu = meter.stop(counted)
     # Cancel until every script stopped: on Python 3.11, `asyncio.wait_for` can swallow a
     # cancellation that races its inner wait (the players' clients use it), and a script whose
     # cancellation was swallowed would play on for ever.
@@ -346,7 +347,7 @@ def measure_parallax(rooms: int, campaigns: int, seconds: float, bare_max: float
             {
                 **({"nats-server": stack.embedded.process.pid} if stack.embedded else {}),
                 **{name: service.process.pid for name, service in stack.services.items()},
-                "load generator": os.getpid(),
+                LOAD_GENERATOR: os.getpid(),
             }
         )
         maximum = asyncio.run(parallax_max(stack, rooms, campaigns, seconds, meter))
@@ -367,7 +368,6 @@ def measure_parallax(rooms: int, campaigns: int, seconds: float, bare_max: float
 
 
 TARGET_RATIO = 0.5
-LOAD_GENERATOR = "load generator"
 
 
 def target_budget(

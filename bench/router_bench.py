@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import nats
+from event_loop import install_uvloop  # bench/, beside this script
 from nats.aio.client import Client
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from parallax_contracts import subjects
@@ -366,10 +367,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     if not args.no_uvloop:
-        with contextlib.suppress(ImportError):
-            import uvloop
-
-            uvloop.install()
+        install_uvloop()
     import logging
 
     logging.basicConfig(level=logging.WARNING)
