@@ -22,9 +22,7 @@ app = typer.Typer(
 console = Console()
 app.command(name="report")(report.report_command)
 app.command(name="replay")(replay.replay_command)
-app.command(
-    name="bench", help=bench.help_text(bench.checkout_root()), context_settings=bench.CONTEXT_SETTINGS
-)(bench.bench_command)
+app.command(name="bench", help=bench.HELP, context_settings=bench.CONTEXT_SETTINGS)(bench.bench_command)
 # Top level (`parallax plan ...`), beside the `rollout` sub-app.
 app.add_typer(plan.app, name="plan")
 app.add_typer(rollout.app, name="rollout")

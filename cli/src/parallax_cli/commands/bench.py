@@ -44,6 +44,13 @@ def available(root: Path | None) -> list[str]:
     return [n for n in KNOWN if n in found] + sorted(found - set(KNOWN))
 
 
+HELP = (
+    "Run a benchmark of the source checkout, as `just bench NAME` does.\n\n"
+    "The arguments after NAME go to the benchmark (`parallax bench e2e --help` shows its "
+    "own); results in bench/results/*.json, figures in docs/performance.md."
+)
+
+
 def help_text(root: Path | None) -> str:
     """The command's help, listing the benchmarks of `root` (the checkout, or None)."""
     names = available(root)
@@ -52,11 +59,7 @@ def help_text(root: Path | None) -> str:
         if names
         else "No benchmarks here: they run from a source checkout (bench/ beside the workspace)."
     )
-    return (
-        "Run a benchmark of the source checkout, as `just bench NAME` does.\n\n"
-        "The arguments after NAME go to the benchmark (`parallax bench e2e --help` shows its "
-        "own); results in bench/results/*.json, figures in docs/performance.md.\n\n" + listing
-    )
+    return f"{HELP}\n\n{listing}"
 
 
 def command(name: str, args: list[str]) -> list[str]:
@@ -77,10 +80,13 @@ def bench_command(
         ),
     ] = None,
 ) -> None:
+    root = checkout_root()
     if name in (None, "-h", "--help"):
+        # The listing is looked up here, not where the command is registered: every `parallax`
+        # command (`parallax run <service>` too) would otherwise search for the checkout.
+        ctx.command.help = help_text(root)
         typer.echo(ctx.get_help())
         raise typer.Exit(0 if name else 2)
-    root = checkout_root()
     if root is None:
         typer.echo(NOT_A_CHECKOUT.format(where=Path(__file__).resolve().parent), err=True)
         raise typer.Exit(2)
