@@ -39,7 +39,7 @@ from parallax_runtime.metrics import (
 )
 from parallax_runtime.partition_subscriptions import PartitionSubscriptions, document_partition_subscribers
 from parallax_runtime.settings import CommonSettings
-from parallax_runtime.topology import partition_consumers
+from parallax_runtime.topology import PartitionConsumer, partition_consumers
 
 log = logging.getLogger("parallax.handler")
 
@@ -177,6 +177,14 @@ async def handle_and_answer(
         REJECTIONS.labels(impl, context, str(drafts[0].payload.get("code"))).inc()
 
 
+def handler_consumers(impl: Impl) -> list[PartitionConsumer]:
+    """The HANDLE partition consumers of `impl`: the ones the service consumes and the ones its
+    AsyncAPI document describes."""
+    return partition_consumers(
+        impl, lambda p: subjects.handle_partition(impl, p), ack_wait_seconds=ACK_WAIT_SECONDS
+    )
+
+
 class HandlerService:
     """Consumes HANDLE for one implementation: one push subscription per partition
     (docs/scaling.md), each with one message in flight, so an aggregate's commands are applied
@@ -204,9 +212,7 @@ class HandlerService:
         await self._subscriptions.subscribe(
             self.broker.connection.jetstream(),
             stream="HANDLE",
-            consumers=partition_consumers(
-                impl, lambda p: subjects.handle_partition(impl, p), ack_wait_seconds=ACK_WAIT_SECONDS
-            ),
+            consumers=handler_consumers(impl),
             callback_for=lambda _consumer: self.on_message,
         )
 
@@ -263,9 +269,7 @@ def register_handler_subscriber(broker: NatsBroker, impl: Impl) -> None:
     document_partition_subscribers(
         broker,
         stream="HANDLE",
-        consumers=partition_consumers(
-            impl, lambda p: subjects.handle_partition(impl, p), ack_wait_seconds=ACK_WAIT_SECONDS
-        ),
+        consumers=handler_consumers(impl),
         title=lambda consumer: f"{impl}-p{consumer.partition}",
         description=lambda consumer: (
             f"Commands of HANDLE partition {consumer.partition} for the {impl} implementation."

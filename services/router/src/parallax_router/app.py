@@ -34,7 +34,13 @@ from parallax_runtime.metrics import LATENCY_BUCKETS, UNREADABLE, ConsumedMessag
 from parallax_runtime.partition_subscriptions import PartitionSubscriptions, document_partition_subscribers
 from parallax_runtime.rollout_store import rollout_defaults
 from parallax_runtime.settings import RouterSettings
-from parallax_runtime.topology import AGGREGATES_BUCKET, ROLLOUT_BUCKET, ROUTERS_BUCKET, partition_consumers
+from parallax_runtime.topology import (
+    AGGREGATES_BUCKET,
+    ROLLOUT_BUCKET,
+    ROUTERS_BUCKET,
+    PartitionConsumer,
+    partition_consumers,
+)
 from prometheus_client import Counter, Histogram
 from pydantic import ValidationError
 
@@ -76,6 +82,12 @@ HEARTBEAT_SECONDS = 2.0
 # A replica that dies holding a command delays that command's partition by this much.
 ACK_WAIT_SECONDS = 10.0
 RETRY_DELAY_SECONDS = 1.0
+
+
+def router_consumers() -> list[PartitionConsumer]:
+    """The INGRESS partition consumers: the ones the router consumes and the ones its AsyncAPI
+    document describes."""
+    return partition_consumers("router", subjects.ingress_partition, ack_wait_seconds=ACK_WAIT_SECONDS)
 
 
 class Router:
@@ -121,9 +133,7 @@ class Router:
         await self._subscriptions.subscribe(
             js,
             stream="INGRESS",
-            consumers=partition_consumers(
-                "router", subjects.ingress_partition, ack_wait_seconds=ACK_WAIT_SECONDS
-            ),
+            consumers=router_consumers(),
             callback_for=lambda consumer: functools.partial(self.on_message, consumer.partition),
         )
 
@@ -295,9 +305,7 @@ def register_partition_subscribers(broker: NatsBroker) -> None:
     document_partition_subscribers(
         broker,
         stream="INGRESS",
-        consumers=partition_consumers(
-            "router", subjects.ingress_partition, ack_wait_seconds=ACK_WAIT_SECONDS
-        ),
+        consumers=router_consumers(),
         title=lambda consumer: f"router-p{consumer.partition}",
         description=lambda consumer: (
             f"Commands of INGRESS partition {consumer.partition}, routed to primary and shadow."
